@@ -1,0 +1,301 @@
+// Package canal owns the upstream side of the data path: it connects to a
+// MySQL/MariaDB server as a replica (go-mysql's replication protocol, the
+// layer go-mysql's canal is built on), reads the binlog from a position,
+// groups row events into whole upstream transactions, reconnects on drops
+// and runs the preflight checks of `binflow check`.
+//
+// It knows nothing of flows or downstream stores. It never skips an event:
+// a purged position or an undecodable row stops the stream with an error.
+package canal
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/rs/zerolog"
+
+	"github.com/binflow/binflow/schema"
+)
+
+// Options say where the upstream is and who binflow is to it.
+type Options struct {
+	Flavor   string // mysql.MariaDBFlavor or mysql.MySQLFlavor
+	Host     string
+	Port     int
+	User     string
+	Password string
+	// ServerID binflow presents as a replica; unique among the upstream's replicas.
+	ServerID uint32
+	TLS      *tls.Config
+	Log      zerolog.Logger
+	// MaxBackoff bounds the wait between reconnect attempts (default 30s).
+	MaxBackoff time.Duration
+	// HeartbeatPeriod asks the upstream for heartbeats while idle, so a dead
+	// connection is noticed (default 5s).
+	HeartbeatPeriod time.Duration
+}
+
+// Handler receives each complete upstream transaction in binlog order. It
+// may block (that is the backpressure); an error stops the stream. The Txn
+// and its rows are owned by the handler once passed.
+type Handler func(ctx context.Context, txn *schema.Txn) error
+
+// ErrPurged reports that the requested binlog position is gone from the upstream.
+var ErrPurged = errors.New("binlog position no longer on the upstream")
+
+// Stream reads the binlog from `from`, which must be a transaction boundary,
+// and hands every transaction to h until ctx is done (returning ctx.Err()) or
+// a non-recoverable error occurs. Connection drops are retried with backoff
+// from the end of the last transaction handed out, so nothing is skipped or
+// repeated.
+func Stream(ctx context.Context, o Options, from schema.Position, h Handler) error {
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	if o.HeartbeatPeriod == 0 {
+		o.HeartbeatPeriod = 5 * time.Second
+	}
+	pos := from
+	backoff := 250 * time.Millisecond
+	for {
+		next, progressed, err := streamOnce(ctx, o, pos, h)
+		pos = next
+		if err == nil || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var fatal *fatalError
+		if errors.As(err, &fatal) {
+			return fatal.err
+		}
+		if progressed {
+			backoff = 250 * time.Millisecond
+		}
+		o.Log.Warn().Err(err).Str("position", pos.String()).Dur("retry_in", backoff).Msg("binlog stream interrupted; reconnecting")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, o.MaxBackoff)
+	}
+}
+
+// fatalError marks errors that reconnecting cannot cure.
+type fatalError struct{ err error }
+
+func (f *fatalError) Error() string { return f.err.Error() }
+
+func newSyncer(o Options) *replication.BinlogSyncer {
+	flavor := o.Flavor
+	if flavor == "" {
+		flavor = mysql.MariaDBFlavor
+	}
+	return replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
+		ServerID:        o.ServerID,
+		Flavor:          flavor,
+		Host:            o.Host,
+		Port:            uint16(o.Port),
+		User:            o.User,
+		Password:        o.Password,
+		TLSConfig:       o.TLS,
+		ParseTime:       true,
+		UseDecimal:      true,
+		HeartbeatPeriod: o.HeartbeatPeriod,
+		ReadTimeout:     3 * o.HeartbeatPeriod,
+		// Reconnects are ours: go-mysql's own retry resumes mid-transaction.
+		DisableRetrySync:     true,
+		MaxReconnectAttempts: 1,
+		Logger:               discardLogger,
+	})
+}
+
+// streamOnce runs one connection. It returns the position after the last
+// transaction handed to h and whether any was.
+func streamOnce(ctx context.Context, o Options, from schema.Position, h Handler) (schema.Position, bool, error) {
+	syncer := newSyncer(o)
+	defer syncer.Close()
+	streamer, err := syncer.StartSync(mysql.Position{Name: from.File, Pos: from.Pos})
+	if err != nil {
+		return from, false, classify(err, from)
+	}
+	d := decoder{file: from.File, tables: make(map[uint64]*schema.Table)}
+	progressed := false
+	last := from
+	for {
+		ev, err := streamer.GetEvent(ctx)
+		if err != nil {
+			return last, progressed, classify(err, last)
+		}
+		txn, err := d.event(ev)
+		if err != nil {
+			return last, progressed, &fatalError{fmt.Errorf("binlog at %s:%d: %w", d.file, ev.Header.LogPos, err)}
+		}
+		if txn == nil {
+			continue
+		}
+		if err := h(ctx, txn); err != nil {
+			return last, progressed, &fatalError{err}
+		}
+		last, progressed = txn.End, true
+	}
+}
+
+// classify turns server errors that no retry can fix into fatal errors.
+func classify(err error, at schema.Position) error {
+	var me *mysql.MyError
+	if errors.As(err, &me) {
+		switch me.Code {
+		case mysql.ER_MASTER_FATAL_ERROR_READING_BINLOG: // 1236: purged, or a bad position
+			return &fatalError{fmt.Errorf("%w: cannot read binlog at %s: %s; the flows starting there must be rebuilt from a fresh snapshot or reset to a position the upstream still has (see `binflow check`)", ErrPurged, at, me.Message)}
+		case mysql.ER_ACCESS_DENIED_ERROR, mysql.ER_SPECIFIC_ACCESS_DENIED_ERROR, mysql.ER_DBACCESS_DENIED_ERROR:
+			return &fatalError{fmt.Errorf("upstream refused binflow's user: %s; grant REPLICATION SLAVE, REPLICATION CLIENT (BINLOG MONITOR on MariaDB) and SELECT", me.Message)}
+		}
+	}
+	if strings.Contains(err.Error(), "Access denied") {
+		return &fatalError{fmt.Errorf("upstream refused binflow's user: %w", err)}
+	}
+	return err
+}
+
+// decoder turns the event stream of one connection into transactions.
+type decoder struct {
+	file   string
+	tables map[uint64]*schema.Table // by table id, from the latest table map
+	txn    *schema.Txn
+	gtid   string
+}
+
+func (d *decoder) event(ev *replication.BinlogEvent) (*schema.Txn, error) {
+	h := ev.Header
+	switch e := ev.Event.(type) {
+	case *replication.RotateEvent:
+		d.file = string(e.NextLogName)
+	case *replication.MariadbGTIDEvent:
+		d.gtid = e.GTID.String()
+		d.begin(h)
+	case *replication.GTIDEvent:
+		d.gtid = gtidString(e)
+	case *replication.TableMapEvent:
+		t, err := d.table(e)
+		if err != nil {
+			return nil, err
+		}
+		d.tables[e.TableID] = t
+	case *replication.RowsEvent:
+		return nil, d.rows(ev.Header.EventType, e)
+	case *replication.XIDEvent:
+		return d.commit(h), nil
+	case *replication.QueryEvent:
+		q := string(e.Query)
+		switch {
+		case strings.EqualFold(q, "BEGIN"):
+			if d.txn == nil {
+				d.begin(h)
+			}
+		case strings.EqualFold(q, "COMMIT"):
+			return d.commit(h), nil
+		default:
+			// A DDL or other statement: its own transaction, carrying no rows.
+			d.begin(h)
+			d.txn.Query = q
+			d.txn.QuerySchema = string(e.Schema)
+			return d.commit(h), nil
+		}
+	}
+	return nil, nil
+}
+
+func (d *decoder) begin(h *replication.EventHeader) {
+	d.txn = &schema.Txn{GTID: d.gtid, ServerID: h.ServerID}
+}
+
+func (d *decoder) commit(h *replication.EventHeader) *schema.Txn {
+	t := d.txn
+	if t == nil {
+		t = &schema.Txn{GTID: d.gtid, ServerID: h.ServerID}
+	}
+	t.End = schema.Position{File: d.file, Pos: h.LogPos}
+	t.CommitTime = time.Unix(int64(h.Timestamp), 0).UTC()
+	d.txn, d.gtid = nil, ""
+	return t
+}
+
+// table reuses the previous schema for a table id when the table map is
+// unchanged, so steady streams do not rebuild schemas per transaction.
+func (d *decoder) table(e *replication.TableMapEvent) (*schema.Table, error) {
+	if old, ok := d.tables[e.TableID]; ok && sameTable(old, e) {
+		return old, nil
+	}
+	return schema.TableFromMap(e)
+}
+
+func sameTable(t *schema.Table, e *replication.TableMapEvent) bool {
+	if t.Schema != string(e.Schema) || t.Name != string(e.Table) || len(t.Columns) != int(e.ColumnCount) || len(e.ColumnName) != len(t.Columns) {
+		return false
+	}
+	for i := range t.Columns {
+		if t.Columns[i].Name != string(e.ColumnName[i]) || e.ColumnType[i] != t.Columns[i].RawType {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *decoder) rows(et replication.EventType, e *replication.RowsEvent) error {
+	t, ok := d.tables[e.TableID]
+	if !ok {
+		return fmt.Errorf("rows event for unknown table id %d (no table map event before it)", e.TableID)
+	}
+	if d.txn == nil {
+		return fmt.Errorf("rows event for %s outside a transaction", t.FullName())
+	}
+	var op schema.Op
+	switch et {
+	case replication.WRITE_ROWS_EVENTv0, replication.WRITE_ROWS_EVENTv1, replication.WRITE_ROWS_EVENTv2, replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1:
+		op = schema.Insert
+	case replication.UPDATE_ROWS_EVENTv0, replication.UPDATE_ROWS_EVENTv1, replication.UPDATE_ROWS_EVENTv2, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1, replication.PARTIAL_UPDATE_ROWS_EVENT:
+		op = schema.Update
+	case replication.DELETE_ROWS_EVENTv0, replication.DELETE_ROWS_EVENTv1, replication.DELETE_ROWS_EVENTv2, replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
+		op = schema.Delete
+	default:
+		return fmt.Errorf("unsupported rows event type %s", et)
+	}
+	for i := range e.Rows {
+		if err := t.Decode(e.Rows[i]); err != nil {
+			return err
+		}
+	}
+	switch op {
+	case schema.Insert:
+		for _, r := range e.Rows {
+			d.txn.Rows = append(d.txn.Rows, schema.Row{Table: t, Op: op, After: r})
+		}
+	case schema.Delete:
+		for _, r := range e.Rows {
+			d.txn.Rows = append(d.txn.Rows, schema.Row{Table: t, Op: op, Before: r})
+		}
+	case schema.Update:
+		if len(e.Rows)%2 != 0 {
+			return fmt.Errorf("update rows event for %s has an odd number of images", t.FullName())
+		}
+		for i := 0; i < len(e.Rows); i += 2 {
+			d.txn.Rows = append(d.txn.Rows, schema.Row{Table: t, Op: op, Before: e.Rows[i], After: e.Rows[i+1]})
+		}
+	}
+	return nil
+}
+
+// gtidString renders a MySQL GTID event as "uuid:gno"; empty if malformed.
+func gtidString(e *replication.GTIDEvent) string {
+	next, err := e.GTIDNext()
+	if err != nil {
+		return ""
+	}
+	return next.String()
+}

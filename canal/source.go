@@ -1,0 +1,150 @@
+package canal
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/binflow/binflow/schema"
+)
+
+// Source is an upstream server: a SQL connection for metadata and the
+// binlog stream. It satisfies the flow engine's Source interface.
+type Source struct {
+	opts       Options
+	db         *sql.DB
+	serverID   uint32
+	serverUUID string
+}
+
+// OpenDB opens a SQL connection to the upstream (for checks and metadata).
+// Errors name the address and user, never the password.
+func OpenDB(ctx context.Context, o Options) (*sql.DB, error) {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd = o.User, o.Password
+	cfg.Net, cfg.Addr = "tcp", fmt.Sprintf("%s:%d", o.Host, o.Port)
+	cfg.ParseTime, cfg.Loc = true, time.UTC
+	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+	cfg.Timeout = 5 * time.Second
+	if o.TLS != nil {
+		cfg.TLS = o.TLS
+	}
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s as %s: %w", cfg.Addr, o.User, err)
+	}
+	db.SetMaxOpenConns(4)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("upstream %s as %s: %w", cfg.Addr, o.User, err)
+	}
+	return db, nil
+}
+
+// NewSource connects to the upstream and reads its identity.
+func NewSource(ctx context.Context, o Options) (*Source, error) {
+	db, err := OpenDB(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	id, uuid, err := ServerIdentity(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Source{opts: o, db: db, serverID: id, serverUUID: uuid}, nil
+}
+
+// DB is the upstream SQL connection.
+func (s *Source) DB() *sql.DB { return s.db }
+
+// Close releases the SQL connection.
+func (s *Source) Close() error { return s.db.Close() }
+
+// Identity is the upstream's @@server_id and, on MySQL, @@server_uuid.
+func (s *Source) Identity() (uint32, string) { return s.serverID, s.serverUUID }
+
+// Stream reads the binlog from pos; see the package function Stream. It
+// first checks that pos is still on the upstream, so a purged position
+// fails at once with how to recover.
+func (s *Source) Stream(ctx context.Context, from schema.Position, h func(context.Context, *schema.Txn) error) error {
+	if err := CheckPurged(ctx, s.db, from.File); err != nil {
+		return err
+	}
+	return Stream(ctx, s.opts, from, h)
+}
+
+// CurrentPosition is the upstream's binlog end (SHOW MASTER STATUS).
+func (s *Source) CurrentPosition(ctx context.Context) (schema.Position, error) {
+	rows, err := s.db.QueryContext(ctx, "SHOW MASTER STATUS")
+	if err != nil {
+		return schema.Position{}, fmt.Errorf("SHOW MASTER STATUS: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return schema.Position{}, err
+	}
+	if !rows.Next() {
+		return schema.Position{}, fmt.Errorf("SHOW MASTER STATUS returned nothing: binary logging is off on the upstream (set log_bin)")
+	}
+	vals := make([]any, len(cols))
+	var file string
+	var pos uint32
+	vals[0], vals[1] = &file, &pos
+	for i := 2; i < len(cols); i++ {
+		vals[i] = new(sql.RawBytes)
+	}
+	if err := rows.Scan(vals...); err != nil {
+		return schema.Position{}, fmt.Errorf("SHOW MASTER STATUS: %w", err)
+	}
+	return schema.Position{File: file, Pos: pos}, rows.Err()
+}
+
+// TableColumns returns the columns of each table that exists upstream, in
+// ordinal order; missing tables are absent from the map.
+func (s *Source) TableColumns(ctx context.Context, tables []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, t := range tables {
+		db, name, ok := splitTable(t)
+		if !ok {
+			return nil, fmt.Errorf("table %q: expected schema.table", t)
+		}
+		rows, err := s.db.QueryContext(ctx,
+			"SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", db, name)
+		if err != nil {
+			return nil, fmt.Errorf("columns of %s: %w", t, err)
+		}
+		var cols []string
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			cols = append(cols, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if len(cols) > 0 {
+			out[t] = cols
+		}
+	}
+	return out, nil
+}
+
+func splitTable(t string) (string, string, bool) {
+	for i := 0; i < len(t); i++ {
+		if t[i] == '.' {
+			return t[:i], t[i+1:], i > 0 && i < len(t)-1
+		}
+	}
+	return "", "", false
+}

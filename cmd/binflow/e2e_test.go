@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/binflow/binflow/testenv"
+)
+
+func TestRestartResumesWithoutDuplicates(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	p := e.start()
+	e.load(50, 10, 20)
+	e.caughtUp(60 * time.Second)
+	e.stop(p)
+	e.verify()
+
+	// Written while binflow is down: picked up after the restart, once.
+	e.load(50, 10, 20)
+	p = e.start()
+	e.caughtUp(60 * time.Second)
+	rows := e.verify()
+	e.stop(p)
+
+	// A restart with nothing new must change nothing (no re-applied deltas).
+	p = e.start()
+	time.Sleep(500 * time.Millisecond)
+	e.caughtUp(30 * time.Second)
+	e.verify()
+	e.stop(p)
+	t.Logf("verified %d derived rows", rows)
+}
+
+func TestKill9DuringLargeLoad(t *testing.T) {
+	e := newEnv(t, envOptions{maxRows: 300})
+	p := e.start()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var loadErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 400 && ctx.Err() == nil; i++ {
+			n := 20
+			if i%25 == 0 {
+				n = 800 // some transactions larger than a batch
+			}
+			if err := e.writeTxn(ctx, n, 50); err != nil {
+				loadErr = err
+				return
+			}
+		}
+	}()
+	kills := 0
+	for i := 0; i < 5; i++ {
+		time.Sleep(time.Duration(300+rand.Intn(700)) * time.Millisecond)
+		e.kill9(p)
+		kills++
+		p = e.start()
+	}
+	wg.Wait()
+	cancel()
+	if loadErr != nil {
+		t.Fatal(loadErr)
+	}
+	e.caughtUp(120 * time.Second)
+	rows := e.verify()
+	e.kill9(p)
+	t.Logf("survived %d kill -9, verified %d derived rows", kills, rows)
+}
+
+func TestTransactionLargerThanBatchIsNeverHalfApplied(t *testing.T) {
+	e := newEnv(t, envOptions{maxRows: 50})
+	p := e.start()
+	e.load(1, 5, 3)
+	e.caughtUp(30 * time.Second)
+	var before int
+	if err := e.down.QueryRow("SELECT COUNT(*) FROM `" + e.derived + "`.orders_copy").Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+
+	// One upstream transaction of 3000 inserts, 60 times max_rows.
+	tx, err := e.up.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 30; i++ {
+		var b strings.Builder
+		b.WriteString("INSERT INTO `" + e.shop + "`.orders (customer_id, amount, status, created_at) VALUES ")
+		for j := 0; j < 100; j++ {
+			if j > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, "(%d, 150.00, 'new', NOW(6))", j%7+1)
+		}
+		if _, err := tx.Exec(b.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// Watch the downstream while it applies: only all or nothing is visible.
+	seen := map[int]bool{}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var n int
+		if err := e.down.QueryRow("SELECT COUNT(*) FROM `" + e.derived + "`.orders_copy").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		seen[n] = true
+		if n != before && n != before+3000 {
+			t.Fatalf("orders_copy holds %d rows: part of a 3000-row upstream transaction was applied (before: %d)", n, before)
+		}
+		if n == before+3000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the large transaction was not applied within 60s")
+		}
+	}
+	e.caughtUp(30 * time.Second)
+	e.verify()
+	e.stop(p)
+}
+
+func TestUpdatesMoveRowsBetweenGroupsAndDeletesEmptyGroups(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	p := e.start()
+	q := func(s string, args ...any) { e.exec(e.up, strings.ReplaceAll(s, "ORDERS", "`"+e.shop+"`.orders"), args...) }
+	q("INSERT INTO ORDERS (id, customer_id, amount, status, created_at) VALUES (1, 1, 10.10, 'new', NOW()), (2, 1, 20.20, 'new', NOW()), (3, 2, 300.00, 'new', NOW()), (4, 3, 0.01, 'new', NOW())")
+	e.caughtUp(30 * time.Second)
+	e.verify()
+
+	q("UPDATE ORDERS SET customer_id = 2 WHERE id = 1")                 // moves between groups
+	q("UPDATE ORDERS SET customer_id = 4, amount = 99.99 WHERE id = 2") // moves into a new group, new amount: customer 1 is now empty
+	q("UPDATE ORDERS SET amount = amount + 0.01 WHERE id = 3")          // stays, sum changes
+	q("DELETE FROM ORDERS WHERE id = 4")                                // empties customer 3
+	q("UPDATE ORDERS SET status = 'cancelled' WHERE id = 3")            // leaves big_orders
+	e.caughtUp(30 * time.Second)
+	e.verify()
+
+	var n int
+	if err := e.down.QueryRow("SELECT COUNT(*) FROM `" + e.derived + "`.customer_totals WHERE customer_id IN (1, 3)").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("groups emptied by moves and deletes still have %d rows in customer_totals", n)
+	}
+	// The primary key itself changes: copy must delete the old id.
+	q("UPDATE ORDERS SET id = 10 WHERE id = 1")
+	e.caughtUp(30 * time.Second)
+	e.verify()
+	e.stop(p)
+}
+
+func TestDownstreamOutageRetriesWithoutLoss(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	p := e.start()
+	e.load(20, 10, 10)
+	e.caughtUp(30 * time.Second)
+
+	testenv.StopServer(t, "downstream")
+	stopped := true
+	defer func() {
+		if stopped {
+			testenv.StartServer(t, "downstream")
+		}
+	}()
+	e.load(30, 10, 10) // written while the downstream is down
+	time.Sleep(2 * time.Second)
+	if p.cmd.ProcessState != nil {
+		t.Fatalf("binflow exited while the downstream was down:\n%s", tail(p.out.String(), 3000))
+	}
+	testenv.StartServer(t, "downstream")
+	stopped = false
+	e.down = testenv.Downstream(t)
+	e.caughtUp(60 * time.Second)
+	e.verify()
+	if !strings.Contains(p.out.String(), "retrying") {
+		t.Errorf("no retry was logged during the outage")
+	}
+	e.stop(p)
+}
+
+func TestInvalidConfigExitsTwoNamingFileAndKey(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/bad.toml"
+	writeFile(t, path, "[batch]\nmax_rows = -5\n")
+	cmd := exec.Command(binary(t), "run", "-c", path)
+	out, err := cmd.CombinedOutput()
+	exitErr, ok := err.(*exec.ExitError)
+	if !ok || exitErr.ExitCode() != 2 {
+		t.Fatalf("want exit 2, got %v\n%s", err, out)
+	}
+	for _, want := range []string{"bad.toml", "batch.max_rows"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("message does not name %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestMissingTableOrColumnFailsAtStart(t *testing.T) {
+	cases := []struct{ name, flow, want string }{
+		{"missing table", `
+[[flows]]
+name = "ghost"
+tables = ["nosuchdb.nosuchtable"]
+  [[flows.functions]]
+  kind = "project"
+  columns = ["id"]
+  [[flows.functions]]
+  kind = "sink"
+  table = "ghost"
+  key = ["id"]
+`, "table nosuchdb.nosuchtable does not exist"},
+		{"missing column", `
+[[flows]]
+name = "ghost_col"
+tables = ["SHOP.orders"]
+  [[flows.functions]]
+  kind = "project"
+  columns = ["id", "no_such_column"]
+  [[flows.functions]]
+  kind = "sink"
+  table = "ghost"
+  key = ["id"]
+`, `"no_such_column"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, envOptions{})
+			cfg := readFile(t, e.configPath) + strings.ReplaceAll(c.flow, "SHOP", e.shop)
+			writeFile(t, e.configPath, cfg)
+			out, err := e.command("run").CombinedOutput()
+			if err == nil {
+				t.Fatalf("binflow run started with a bad flow:\n%s", out)
+			}
+			if !strings.Contains(string(out), c.want) {
+				t.Errorf("error does not say %s:\n%s", c.want, out)
+			}
+		})
+	}
+}
+
+func TestUpstreamNotRowFormatIsRefused(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.exec(e.up, "SET GLOBAL binlog_format = 'STATEMENT'")
+	t.Cleanup(func() { e.exec(e.up, "SET GLOBAL binlog_format = 'ROW'") })
+	for _, sub := range []string{"check", "run"} {
+		out, err := e.command(sub).CombinedOutput()
+		if err == nil {
+			t.Fatalf("binflow %s accepted a STATEMENT binlog:\n%s", sub, out)
+		}
+		if !strings.Contains(string(out), "binlog_format") || !strings.Contains(string(out), "ROW") {
+			t.Errorf("binflow %s does not say which setting to change:\n%s", sub, out)
+		}
+	}
+}
+
+func TestPurgedBinlogStopsWithRecoveryAdvice(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	p := e.start()
+	e.load(5, 5, 5)
+	e.caughtUp(30 * time.Second)
+	e.stop(p)
+	oldFile, _ := e.upstreamPos()
+
+	e.exec(e.up, "FLUSH BINARY LOGS")
+	e.load(5, 5, 5)
+	newFile, _ := e.upstreamPos()
+	e.exec(e.up, "PURGE BINARY LOGS TO '"+newFile+"'")
+
+	start := time.Now()
+	out, err := e.command("run").CombinedOutput()
+	if err == nil {
+		t.Fatalf("binflow ran from a purged position:\n%s", out)
+	}
+	if time.Since(start) > 30*time.Second {
+		t.Errorf("took %s to notice the purged binlog", time.Since(start))
+	}
+	for _, want := range []string{oldFile, "snapshot"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("error does not mention %q:\n%s", want, out)
+		}
+	}
+}

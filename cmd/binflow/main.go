@@ -1,0 +1,264 @@
+// Command binflow wires the data path together: config → canal (upstream
+// binlog) → flow engine → functions → connectors (downstream). It owns
+// command-line parsing, logging setup and signals, nothing else.
+//
+//	binflow run     -c config.toml   stream and keep derived tables current
+//	binflow check   -c config.toml   check the upstream and the config, print fixes
+//	binflow migrate -c config.toml   apply migrations/ to the downstream
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/binflow/binflow/canal"
+	"github.com/binflow/binflow/config"
+	mysqlconn "github.com/binflow/binflow/connectors/mysql"
+	"github.com/binflow/binflow/flow"
+	"github.com/binflow/binflow/functions"
+	"github.com/binflow/binflow/functions/sample"
+)
+
+const usage = `usage: binflow <command> -c config.toml
+
+commands:
+  run       stream the upstream binlog through the configured flows
+  check     check the upstream server and the config; print each problem with its fix
+  migrate   apply the downstream migrations (derived tables, checkpoint table)
+`
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitConfig  = 2 // invalid config or command line
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return exitConfig
+		}
+		return exitOK
+	}
+	cmd := args[0]
+	fs := flag.NewFlagSet("binflow "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "config.toml", "config file")
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitConfig
+	}
+	reg := functions.NewRegistry()
+	if err := sample.Register(reg); err != nil {
+		fmt.Fprintln(stderr, "binflow:", err)
+		return exitFailure
+	}
+	switch cmd {
+	case "run", "check", "migrate":
+	default:
+		fmt.Fprintf(stderr, "binflow: unknown command %q\n%s", cmd, usage)
+		return exitConfig
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return config.ExitCode(err)
+	}
+	log := newLogger(cfg.Log, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch cmd {
+	case "run":
+		err = runFlows(ctx, cfg, reg, log)
+	case "check":
+		err = check(ctx, cfg, reg, stdout)
+	case "migrate":
+		err = migrate(ctx, cfg, stdout)
+	}
+	if err != nil {
+		log.Error().Err(err).Msg(cmd + " failed")
+		fmt.Fprintln(stderr, "binflow "+cmd+":", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func newLogger(c config.Log, w io.Writer) zerolog.Logger {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	if c.Format == "console" || (c.Format == "" && isTerminal(w)) {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}
+
+func upstreamOptions(cfg *config.Config, log zerolog.Logger) canal.Options {
+	u := cfg.Upstream
+	return canal.Options{Flavor: u.Flavor, Host: u.Host, Port: u.Port, User: u.User, Password: u.Password,
+		ServerID: u.ServerID, Log: log.With().Str("component", "canal").Logger()}
+}
+
+func downstreamOptions(cfg *config.Config) mysqlconn.Options {
+	d := cfg.Downstream
+	return mysqlconn.Options{Host: d.Host, Port: d.Port, User: d.User, Password: d.Password, Database: d.Database}
+}
+
+func allTables(cfg *config.Config) []string {
+	var tables []string
+	for _, f := range cfg.Flows {
+		tables = append(tables, f.Tables...)
+	}
+	return tables
+}
+
+// runFlows streams until a signal (exit 0 at a batch boundary) or a failure.
+func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, log zerolog.Logger) error {
+	src, err := canal.NewSource(ctx, upstreamOptions(cfg, log))
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	problems, err := canal.Check(ctx, src.DB(), cfg.Upstream.Flavor, cfg.Upstream.ServerID, allTables(cfg))
+	if err != nil {
+		return fmt.Errorf("check upstream: %w", err)
+	}
+	var fatal []string
+	for _, p := range problems {
+		if p.Fatal {
+			fatal = append(fatal, p.String())
+		} else {
+			log.Warn().Str("setting", p.Setting).Str("found", p.Found).Str("fix", p.Fix).Msg("upstream problem")
+		}
+	}
+	if len(fatal) > 0 {
+		return fmt.Errorf("upstream is not ready for binflow:\n  %s", joinLines(fatal))
+	}
+	specs, err := flow.BuildSpecs(ctx, cfg.Flows, reg, src)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	engine := flow.New(src, store, specs, flow.Options{
+		MaxRows: cfg.Batch.MaxRows, MaxDelay: cfg.Batch.MaxDelay.Duration, QueueTxns: cfg.Batch.QueueTxns,
+		RetryMax: cfg.Batch.RetryMax.Duration, Log: log,
+	})
+	err = engine.Run(ctx)
+	if err == nil {
+		log.Info().Msg("stopped")
+	}
+	return err
+}
+
+// openStore connects to the downstream, waiting with backoff while it is
+// unreachable: a downstream that is down at start is an outage, not a
+// reason to exit.
+func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*mysqlconn.Store, error) {
+	wait := 250 * time.Millisecond
+	for {
+		store, err := mysqlconn.Open(ctx, downstreamOptions(cfg))
+		if err == nil {
+			return store, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !mysqlconn.Retryable(err) {
+			return nil, err
+		}
+		log.Warn().Err(err).Dur("retry_in", wait).Msg("downstream unreachable; retrying")
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, cfg.Batch.RetryMax.Duration)
+	}
+}
+
+// check prints every upstream problem with its fix and checks the flows
+// against the upstream's tables.
+func check(ctx context.Context, cfg *config.Config, reg *functions.Registry, out io.Writer) error {
+	src, err := canal.NewSource(ctx, upstreamOptions(cfg, zerolog.Nop()))
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	problems, err := canal.Check(ctx, src.DB(), cfg.Upstream.Flavor, cfg.Upstream.ServerID, allTables(cfg))
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		fmt.Fprintln(out, p.String())
+	}
+	_, specErr := flow.BuildSpecs(ctx, cfg.Flows, reg, src)
+	if specErr != nil {
+		fmt.Fprintln(out, specErr)
+	}
+	if len(problems) > 0 || specErr != nil {
+		return fmt.Errorf("%d upstream problem(s)%s", len(problems), map[bool]string{true: " and flow problems", false: ""}[specErr != nil])
+	}
+	fmt.Fprintf(out, "upstream %s:%d ready; %d flow(s) match its tables\n", cfg.Upstream.Host, cfg.Upstream.Port, len(cfg.Flows))
+	return nil
+}
+
+func migrate(ctx context.Context, cfg *config.Config, out io.Writer) error {
+	store, err := mysqlconn.Open(ctx, downstreamOptions(cfg))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	dir := cfg.Downstream.Migrations
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(filepath.Dir(cfg.Path), dir)
+	}
+	applied, err := store.Migrate(ctx, dir)
+	if err != nil {
+		return err
+	}
+	for _, name := range applied {
+		fmt.Fprintln(out, "applied", name)
+	}
+	fmt.Fprintf(out, "%d migration(s) applied\n", len(applied))
+	return nil
+}
+
+func joinLines(lines []string) string {
+	var s string
+	for i, l := range lines {
+		if i > 0 {
+			s += "\n  "
+		}
+		s += l
+	}
+	return s
+}
+
+var _ = errors.New

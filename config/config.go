@@ -1,0 +1,114 @@
+// Package config owns config.toml: its structure, defaults, loading (with
+// passwords from the environment) and validation. Every error names the file,
+// the key and what was expected.
+//
+// It must not connect to anything: checks that need a server (does the table
+// exist, is the binlog ROW) belong to the packages that own those servers.
+package config
+
+import "time"
+
+// Config is the whole of config.toml.
+type Config struct {
+	// Path is the file the config was read from (not a TOML key).
+	Path string `toml:"-"`
+
+	Upstream   Upstream   `toml:"upstream"`
+	Downstream Downstream `toml:"downstream"`
+	Batch      Batch      `toml:"batch"`
+	Log        Log        `toml:"log"`
+	Flows      []Flow     `toml:"flows"`
+}
+
+// Upstream is the MySQL/MariaDB server whose binlog binflow reads.
+type Upstream struct {
+	Flavor string `toml:"flavor"` // "mariadb" (default) or "mysql"
+	Host   string `toml:"host"`   // default "127.0.0.1"
+	Port   int    `toml:"port"`   // default 3306
+	User   string `toml:"user"`   // required
+	// Password, or PasswordEnv naming an environment variable that holds it.
+	Password    string `toml:"password,omitempty"`
+	PasswordEnv string `toml:"password_env,omitempty"`
+	// ServerID binflow uses as a replica; must differ from every server's id.
+	ServerID uint32 `toml:"server_id"` // default 1001
+	// Start is where a flow without a checkpoint starts: "current" (the
+	// upstream's current position, default) or "file:pos" / "file".
+	Start string `toml:"start"`
+}
+
+// Downstream is the SQL store derived tables and checkpoints are written to.
+type Downstream struct {
+	Driver      string `toml:"driver"` // "mysql" (default)
+	Host        string `toml:"host"`   // default "127.0.0.1"
+	Port        int    `toml:"port"`   // default 3306
+	User        string `toml:"user"`   // required
+	Password    string `toml:"password,omitempty"`
+	PasswordEnv string `toml:"password_env,omitempty"`
+	Database    string `toml:"database"` // required
+	// Migrations is the folder of migration files; default "migrations".
+	Migrations string `toml:"migrations"`
+}
+
+// Batch bounds how much a flow applies per downstream transaction.
+type Batch struct {
+	MaxRows  int      `toml:"max_rows"`  // default 5000 row changes
+	MaxDelay Duration `toml:"max_delay"` // default 200ms
+	// QueueTxns bounds each flow's input queue in transactions; a full queue
+	// stops the binlog reader (backpressure). Default 256.
+	QueueTxns int `toml:"queue_txns"`
+	// RetryMax is the longest wait between retries of a failed downstream
+	// write. Default 30s.
+	RetryMax Duration `toml:"retry_max"`
+}
+
+// Log sets logging.
+type Log struct {
+	Level  string `toml:"level"`  // "debug", "info" (default), "warn", "error"
+	Format string `toml:"format"` // "json" (default) or "console"
+}
+
+// Flow maps upstream tables to a chain of functions.
+type Flow struct {
+	Name      string     `toml:"name"`
+	Tables    []string   `toml:"tables"` // "schema.table"
+	Functions []Function `toml:"functions"`
+}
+
+// Function is one step of a flow. Kind selects which other keys apply:
+//
+//	project:   columns (kept, in order), rename (old -> new)
+//	aggregate: group_by, aggregates
+//	go:        name (a function registered in Go code)
+//	sink:      table, key, mode ("upsert", default)
+type Function struct {
+	Kind       string            `toml:"kind"`
+	Name       string            `toml:"name,omitempty"`
+	Columns    []string          `toml:"columns,omitempty"`
+	Rename     map[string]string `toml:"rename,omitempty"`
+	GroupBy    []string          `toml:"group_by,omitempty"`
+	Aggregates []Aggregate       `toml:"aggregates,omitempty"`
+	Table      string            `toml:"table,omitempty"`
+	Key        []string          `toml:"key,omitempty"`
+	Mode       string            `toml:"mode,omitempty"`
+	Params     map[string]string `toml:"params,omitempty"`
+}
+
+// Aggregate is one output column of an aggregate function.
+type Aggregate struct {
+	Column string `toml:"column"`       // output column name
+	Func   string `toml:"func"`         // "count" or "sum"
+	Of     string `toml:"of,omitempty"` // input column (sum only)
+}
+
+// Duration is a time.Duration written as "200ms", "5s" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}

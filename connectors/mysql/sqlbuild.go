@@ -1,0 +1,449 @@
+package mysql
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Statement limits. A statement carries at most maxRowsPerStatement rows and
+// maxPlaceholders placeholders, and its arguments are estimated to stay under
+// a byte budget that Open derives from the server's max_allowed_packet.
+const (
+	maxRowsPerStatement = 1000
+	maxPlaceholders     = 65535
+	maxArgBytes         = 4 << 20
+	minArgBytes         = 64 << 10
+)
+
+// statementKind tells which multi-row statement a shape is for.
+type statementKind byte
+
+const (
+	kindUpsert statementKind = iota + 1
+	kindDelete
+	kindDelta
+	kindZeroDelete
+)
+
+// stmtShape is the SQL of one multi-row statement for one table and column
+// list, split around the row tuple it repeats once per row:
+//
+//	prefix tuple,tuple,...,tuple suffix
+type stmtShape struct {
+	prefix  string
+	tuple   string // "(?,?,?)", or "?" for a single-column IN list
+	suffix  string
+	perRow  int   // placeholders per row
+	maxRows int   // rows of a full chunk
+	keyIdx  []int // where the key values are in a row
+
+	fullOnce sync.Once
+	full     string // the statement for maxRows rows, built on first use
+}
+
+// sql returns the statement for rows rows. The statement of a full chunk is
+// built once per shape; other sizes are built on each call.
+func (s *stmtShape) sql(rows int) string {
+	if rows == s.maxRows {
+		s.fullOnce.Do(func() { s.full = s.build(rows) })
+		return s.full
+	}
+	return s.build(rows)
+}
+
+// build writes the statement for rows rows with a single allocation.
+func (s *stmtShape) build(rows int) string {
+	var b strings.Builder
+	b.Grow(len(s.prefix) + rows*(len(s.tuple)+1) + len(s.suffix))
+	b.WriteString(s.prefix)
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(s.tuple)
+	}
+	b.WriteString(s.suffix)
+	return b.String()
+}
+
+func newShape(prefix, tuple, suffix string, perRow int, keyIdx []int) (*stmtShape, error) {
+	maxRows := min(maxRowsPerStatement, maxPlaceholders/perRow)
+	if maxRows < 1 {
+		return nil, fmt.Errorf("%d columns per row exceed the %d placeholders of a statement", perRow, maxPlaceholders)
+	}
+	return &stmtShape{prefix: prefix, tuple: tuple, suffix: suffix, perRow: perRow, maxRows: maxRows, keyIdx: keyIdx}, nil
+}
+
+// leadingIndexes returns 0, 1, ..., n-1: the key positions of rows that
+// start with their key.
+func leadingIndexes(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
+
+// tupleOf returns "(?,?,...)" with n placeholders, or "?" when n is 1 and
+// bare is set.
+func tupleOf(n int, bare bool) string {
+	if n == 1 && bare {
+		return "?"
+	}
+	return "(" + strings.Repeat("?,", n-1) + "?)"
+}
+
+// writeIdentList writes "`a`,`b`,...".
+func writeIdentList(b *strings.Builder, names []string, what string) error {
+	for i, name := range names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := writeIdent(b, name); err != nil {
+			return fmt.Errorf("%s %d: %w", what, i, err)
+		}
+	}
+	return nil
+}
+
+// checkNames rejects an empty list and duplicate names.
+func checkNames(names []string, what string) error {
+	if len(names) == 0 {
+		return fmt.Errorf("no %s columns", what)
+	}
+	for i, a := range names {
+		for _, b := range names[:i] {
+			if a == b {
+				return fmt.Errorf("%s column %q listed twice", what, a)
+			}
+		}
+	}
+	return nil
+}
+
+// positions returns the index in columns of each name, or an error naming
+// the first one missing.
+func positions(names, columns []string, what string) ([]int, error) {
+	idx := make([]int, len(names))
+	for i, name := range names {
+		idx[i] = -1
+		for j, c := range columns {
+			if c == name {
+				idx[i] = j
+				break
+			}
+		}
+		if idx[i] < 0 {
+			return nil, fmt.Errorf("%s column %q is not among the columns %q", what, name, columns)
+		}
+	}
+	return idx, nil
+}
+
+// writeKeyIn writes "(`k1`,`k2`) IN (" or "`k` IN (".
+func writeKeyIn(b *strings.Builder, key []string) error {
+	if len(key) == 1 {
+		if err := writeIdent(b, key[0]); err != nil {
+			return fmt.Errorf("key column 0: %w", err)
+		}
+	} else {
+		b.WriteByte('(')
+		if err := writeIdentList(b, key, "key column"); err != nil {
+			return err
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(" IN (")
+	return nil
+}
+
+// upsertShape: INSERT INTO t (cols) VALUES (...),... ON DUPLICATE KEY UPDATE
+// non-key columns to the new values (a no-op assignment when every column is
+// part of the key).
+func upsertShape(table string, key, columns []string) (*stmtShape, error) {
+	if err := checkNames(columns, "upsert"); err != nil {
+		return nil, err
+	}
+	if err := checkNames(key, "key"); err != nil {
+		return nil, err
+	}
+	keyIdx, err := positions(key, columns, "key")
+	if err != nil {
+		return nil, err
+	}
+	isKey := make([]bool, len(columns))
+	for _, i := range keyIdx {
+		isKey[i] = true
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	if err := writeTable(&b, table); err != nil {
+		return nil, err
+	}
+	b.WriteString(" (")
+	if err := writeIdentList(&b, columns, "column"); err != nil {
+		return nil, err
+	}
+	b.WriteString(") VALUES ")
+	prefix := b.String()
+
+	var s strings.Builder
+	s.WriteString(" ON DUPLICATE KEY UPDATE ")
+	first := true
+	for i, c := range columns {
+		if isKey[i] {
+			continue
+		}
+		if !first {
+			s.WriteByte(',')
+		}
+		first = false
+		q, _ := QuoteIdent(c) // checked by writeIdentList above
+		s.WriteString(q)
+		s.WriteString("=VALUES(")
+		s.WriteString(q)
+		s.WriteByte(')')
+	}
+	if first {
+		q, _ := QuoteIdent(columns[keyIdx[0]])
+		s.WriteString(q)
+		s.WriteByte('=')
+		s.WriteString(q)
+	}
+	return newShape(prefix, tupleOf(len(columns), false), s.String(), len(columns), keyIdx)
+}
+
+// deleteShape: DELETE FROM t WHERE (k1,k2) IN ((?,?),...).
+func deleteShape(table string, key []string) (*stmtShape, error) {
+	if err := checkNames(key, "key"); err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString("DELETE FROM ")
+	if err := writeTable(&b, table); err != nil {
+		return nil, err
+	}
+	b.WriteString(" WHERE ")
+	if err := writeKeyIn(&b, key); err != nil {
+		return nil, err
+	}
+	return newShape(b.String(), tupleOf(len(key), true), ")", len(key), leadingIndexes(len(key)))
+}
+
+// deltaShape: INSERT INTO t (keys, cols) VALUES ... ON DUPLICATE KEY UPDATE
+// c = c + VALUES(c).
+func deltaShape(table string, key, columns []string) (*stmtShape, error) {
+	if err := checkNames(key, "key"); err != nil {
+		return nil, err
+	}
+	if err := checkNames(columns, "delta"); err != nil {
+		return nil, err
+	}
+	for _, c := range columns {
+		for _, k := range key {
+			if c == k {
+				return nil, fmt.Errorf("column %q is both a key and a delta column", c)
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	if err := writeTable(&b, table); err != nil {
+		return nil, err
+	}
+	b.WriteString(" (")
+	if err := writeIdentList(&b, key, "key column"); err != nil {
+		return nil, err
+	}
+	b.WriteByte(',')
+	if err := writeIdentList(&b, columns, "delta column"); err != nil {
+		return nil, err
+	}
+	b.WriteString(") VALUES ")
+	prefix := b.String()
+
+	var s strings.Builder
+	s.WriteString(" ON DUPLICATE KEY UPDATE ")
+	for i, c := range columns {
+		if i > 0 {
+			s.WriteByte(',')
+		}
+		q, _ := QuoteIdent(c)
+		s.WriteString(q)
+		s.WriteByte('=')
+		s.WriteString(q)
+		s.WriteString("+VALUES(")
+		s.WriteString(q)
+		s.WriteByte(')')
+	}
+	n := len(key) + len(columns)
+	return newShape(prefix, tupleOf(n, false), s.String(), n, leadingIndexes(len(key)))
+}
+
+// zeroDeleteShape: DELETE FROM t WHERE z = 0 AND (k1,k2) IN ((?,?),...).
+func zeroDeleteShape(table string, key []string, zeroColumn string) (*stmtShape, error) {
+	if err := checkNames(key, "key"); err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString("DELETE FROM ")
+	if err := writeTable(&b, table); err != nil {
+		return nil, err
+	}
+	b.WriteString(" WHERE ")
+	if err := writeIdent(&b, zeroColumn); err != nil {
+		return nil, fmt.Errorf("delete-when-zero column: %w", err)
+	}
+	b.WriteString(" = 0 AND ")
+	if err := writeKeyIn(&b, key); err != nil {
+		return nil, err
+	}
+	return newShape(b.String(), tupleOf(len(key), true), ")", len(key), leadingIndexes(len(key)))
+}
+
+// maxCachedShapes bounds the shape cache; past it the cache starts afresh.
+// Each shape holds at most one full statement (tens of KB).
+const maxCachedShapes = 512
+
+// shapeCache keeps the statement shapes of a store, keyed by statement kind,
+// table and columns.
+type shapeCache struct {
+	mu     sync.Mutex
+	shapes map[string]*stmtShape
+}
+
+// appendShapeKey appends an unambiguous encoding of a shape to dst: every
+// name is length-prefixed, so no two shapes share a key whatever the names
+// contain.
+func appendShapeKey(dst []byte, kind statementKind, table string, key, columns []string, zeroColumn string) []byte {
+	dst = append(dst, byte(kind))
+	dst = appendKeyString(dst, table)
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	for _, k := range key {
+		dst = appendKeyString(dst, k)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(columns)))
+	for _, c := range columns {
+		dst = appendKeyString(dst, c)
+	}
+	return appendKeyString(dst, zeroColumn)
+}
+
+func appendKeyString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// get returns the cached shape for key, building it on a miss. A lookup
+// that hits does not allocate.
+func (c *shapeCache) get(key []byte, build func() (*stmtShape, error)) (*stmtShape, error) {
+	c.mu.Lock()
+	s, ok := c.shapes[string(key)]
+	c.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	s, err := build()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shapes == nil || len(c.shapes) >= maxCachedShapes {
+		c.shapes = make(map[string]*stmtShape)
+	}
+	if old, ok := c.shapes[string(key)]; ok {
+		return old, nil
+	}
+	c.shapes[string(key)] = s
+	return s, nil
+}
+
+// chunkLen returns how many of rows (at least one) go into the next
+// statement of shape s: no more than a full chunk, and no more than fit in
+// the argument byte budget.
+func chunkLen(rows [][]any, s *stmtShape, budget int) int {
+	size := 0
+	n := 0
+	for n < len(rows) && n < s.maxRows {
+		size += estimateRowSize(rows[n])
+		if n > 0 && size > budget {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// estimateRowSize estimates the bytes a row's values take in the statement
+// text once the driver interpolates them.
+func estimateRowSize(row []any) int {
+	n := 2
+	for _, v := range row {
+		n += estimateValueSize(v) + 1
+	}
+	return n
+}
+
+func estimateValueSize(v any) int {
+	switch v := v.(type) {
+	case nil:
+		return 4
+	case string:
+		return len(v) + 2
+	case []byte:
+		return len(v) + 10 // _binary'...'
+	case int64, uint64, int, int32, uint32, int16, uint16, int8, uint8, uint:
+		return 20
+	case float64, float32:
+		return 24
+	case bool:
+		return 1
+	case time.Time:
+		return 28
+	case decimal.Decimal:
+		return 70 // DECIMAL(65,30) with sign and point
+	}
+	return 64
+}
+
+// errNullKey is returned for a key value that is NULL: NULL never equals
+// anything, so such a key would silently match no row.
+var errNullKey = errors.New("key value is NULL")
+
+// checkRows checks that every row has one value per placeholder of s and no
+// NULL in its key.
+func checkRows(rows [][]any, s *stmtShape, key []string) error {
+	for r, row := range rows {
+		if len(row) != s.perRow {
+			return fmt.Errorf("row %d has %d values, want %d", r, len(row), s.perRow)
+		}
+		for i, k := range s.keyIdx {
+			if row[k] == nil {
+				return fmt.Errorf("row %d, key column %q: %w", r, key[i], errNullKey)
+			}
+		}
+	}
+	return nil
+}
+
+// checkDeltaValues checks that the delta values of each row (after the key)
+// are integers or exact decimals: never NULL, never floating point.
+func checkDeltaValues(rows [][]any, keyLen int, columns []string) error {
+	for r, row := range rows {
+		for i, v := range row[keyLen:] {
+			switch v.(type) {
+			case int64, int, int32, int16, int8, uint64, uint32, uint16, uint8, uint, decimal.Decimal:
+			default:
+				return fmt.Errorf("row %d, delta column %q: value of type %T, want int64 or decimal.Decimal", r, columns[i], v)
+			}
+		}
+	}
+	return nil
+}

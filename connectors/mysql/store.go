@@ -1,0 +1,162 @@
+// Package mysql is the downstream connector for MySQL and MariaDB: it applies
+// a flow's batch of writes and its checkpoint in one transaction, reads
+// checkpoints back, classifies errors as retryable or not, and runs the
+// downstream migrations.
+//
+// Other packages import it as mysqlconn.
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jmoiron/sqlx"
+)
+
+// Options says where the downstream database is and how to reach it.
+type Options struct {
+	Host     string
+	Port     int
+	User     string
+	Password string
+	Database string
+	// TLS is the driver's tls parameter: "" or "false" for none, "true",
+	// "skip-verify", "preferred", or a name registered with
+	// mysql.RegisterTLSConfig.
+	TLS string
+	// MaxOpenConns bounds the connection pool; 0 means defaultMaxOpenConns.
+	MaxOpenConns int
+}
+
+const (
+	defaultMaxOpenConns = 4
+	dialTimeout         = 10 * time.Second
+	pingTimeout         = 10 * time.Second
+	connMaxLifetime     = 30 * time.Minute
+	connMaxIdleTime     = 5 * time.Minute
+)
+
+// Store is an open downstream database. It is safe for concurrent use; each
+// Apply runs on its own connection and transaction.
+type Store struct {
+	db       *sqlx.DB
+	database string
+	// argBudget bounds the estimated bytes of one statement's arguments.
+	argBudget int
+	shapes    shapeCache
+	scratch   sync.Pool // of *applyScratch
+}
+
+// Open connects to the downstream database and pings it. Errors name the
+// address, user and database, never the password.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	fail := func(err error) error {
+		return fmt.Errorf("mysql connector: open %s as user %q, database %q: %w", addr, o.User, o.Database, redact(err, o.Password))
+	}
+	switch {
+	case o.Host == "":
+		return nil, fail(errors.New("host is empty"))
+	case o.Port <= 0 || o.Port > 65535:
+		return nil, fail(fmt.Errorf("port %d out of range 1..65535", o.Port))
+	case o.User == "":
+		return nil, fail(errors.New("user is empty"))
+	case o.Database == "":
+		return nil, fail(errors.New("database is empty"))
+	}
+
+	cfg := mysql.NewConfig()
+	cfg.Net = "tcp"
+	cfg.Addr = addr
+	cfg.User = o.User
+	cfg.Passwd = o.Password
+	cfg.DBName = o.Database
+	cfg.TLSConfig = o.TLS
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.InterpolateParams = true
+	cfg.Timeout = dialTimeout
+	// 0 makes the driver read max_allowed_packet from the server, so that an
+	// oversized statement falls back to a prepared one instead of failing.
+	cfg.MaxAllowedPacket = 0
+	cfg.Params = map[string]string{
+		"time_zone": "'+00:00'",
+		// Strict mode turns silent truncation of a derived value into an
+		// error (1406, 1264), keeping whatever else the server has set.
+		"sql_mode": "CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_TRANS_TABLES')",
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fail(err)
+	}
+	db := sql.OpenDB(connector)
+	maxOpen := o.MaxOpenConns
+	if maxOpen <= 0 {
+		maxOpen = defaultMaxOpenConns
+	}
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxOpen)
+	db.SetConnMaxLifetime(connMaxLifetime)
+	db.SetConnMaxIdleTime(connMaxIdleTime)
+
+	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		_ = db.Close()
+		return nil, fail(fmt.Errorf("ping: %w", err))
+	}
+	var maxPacket int64
+	if err := db.QueryRowContext(pingCtx, "SELECT @@max_allowed_packet").Scan(&maxPacket); err != nil {
+		_ = db.Close()
+		return nil, fail(fmt.Errorf("read max_allowed_packet: %w", err))
+	}
+	return &Store{
+		db:        sqlx.NewDb(db, "mysql"),
+		database:  o.Database,
+		argBudget: argBudget(maxPacket),
+	}, nil
+}
+
+// argBudget is the byte budget of one statement's arguments: a quarter of
+// max_allowed_packet (escaping may double a value, and the SQL text adds to
+// it), within [minArgBytes, maxArgBytes].
+func argBudget(maxAllowedPacket int64) int {
+	return int(min(max(maxAllowedPacket/4, minArgBytes), maxArgBytes))
+}
+
+// DB is the underlying pool, for callers that need plain queries.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// Close closes the pool.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("mysql connector: close: %w", err)
+	}
+	return nil
+}
+
+// redactedError hides a secret from an error's text while keeping the error
+// chain for errors.Is and errors.As.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redact replaces every occurrence of secret in err's text.
+func redact(err error, secret string) error {
+	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return &redactedError{msg: strings.ReplaceAll(err.Error(), secret, "[redacted]"), err: err}
+}

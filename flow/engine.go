@@ -1,0 +1,206 @@
+// Package flow is the engine: it routes each upstream transaction to the
+// flows that select its tables, runs each flow's function chain in upstream
+// commit order, groups whole transactions into batches, and commits each
+// batch together with the flow's checkpoint in one downstream transaction,
+// retrying with backoff and never moving a checkpoint past unwritten data.
+//
+// It does not read the binlog itself (package canal does) and does not know
+// SQL (connectors do); it talks to both through the small interfaces below.
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/binflow/binflow/connectors"
+	"github.com/binflow/binflow/functions"
+	"github.com/binflow/binflow/schema"
+)
+
+// Store is the downstream as the engine needs it.
+type Store interface {
+	Apply(ctx context.Context, b *connectors.Batch) error
+	LoadCheckpoint(ctx context.Context, flow string) (connectors.Checkpoint, bool, error)
+	Retryable(err error) bool
+}
+
+// Source streams upstream transactions from a position to a handler (see
+// canal.Stream) and tells where the upstream is now.
+type Source interface {
+	Stream(ctx context.Context, from schema.Position, h func(context.Context, *schema.Txn) error) error
+	CurrentPosition(ctx context.Context) (schema.Position, error)
+	Identity() (serverID uint32, serverUUID string)
+}
+
+// Options tune batching and retries.
+type Options struct {
+	MaxRows   int           // flush a batch once it holds this many row changes
+	MaxDelay  time.Duration // and at the latest this long after its first transaction
+	QueueTxns int           // per-flow input queue length, in transactions
+	RetryMin  time.Duration // first wait after a failed downstream write
+	RetryMax  time.Duration // longest wait between retries
+	Log       zerolog.Logger
+	// AfterCommit, when set, is called after each committed batch (tests, metrics).
+	AfterCommit func(flow string, cp connectors.Checkpoint, rows int)
+}
+
+// Spec is one flow to run.
+type Spec struct {
+	Name   string
+	Tables []string // "schema.table"
+	Chain  *functions.Chain
+}
+
+// Engine runs flows over one upstream and one downstream.
+type Engine struct {
+	src   Source
+	store Store
+	opts  Options
+	flows []*runner
+}
+
+// New builds an engine. Nothing runs until Run.
+func New(src Source, store Store, specs []Spec, o Options) *Engine {
+	if o.MaxRows <= 0 {
+		o.MaxRows = 5000
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = 200 * time.Millisecond
+	}
+	if o.QueueTxns <= 0 {
+		o.QueueTxns = 256
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = 100 * time.Millisecond
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 30 * time.Second
+	}
+	e := &Engine{src: src, store: store, opts: o}
+	for _, s := range specs {
+		r := &runner{spec: s, opts: o, store: store, tables: map[string]bool{},
+			in: make(chan *schema.Txn, o.QueueTxns), layouts: functions.Layouts{}, done: make(chan struct{}),
+			log: o.Log.With().Str("flow", s.Name).Logger()}
+		for _, t := range s.Tables {
+			r.tables[t] = true
+		}
+		e.flows = append(e.flows, r)
+	}
+	return e
+}
+
+// Run resumes every flow from its checkpoint and streams until ctx is done
+// (returning nil: a clean stop at a batch boundary) or every flow has failed.
+// A flow that fails stops alone; its error is logged and returned at the end.
+func (e *Engine) Run(ctx context.Context) error {
+	if len(e.flows) == 0 {
+		return errors.New("no flows configured")
+	}
+	start, err := e.resume(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	failed := make(chan struct{}, len(e.flows))
+	for _, r := range e.flows {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.run(ctx); err != nil && ctx.Err() == nil {
+				r.fail(err)
+				failed <- struct{}{}
+			}
+		}()
+	}
+	// Stop reading once every flow has failed: nothing consumes the stream.
+	go func() {
+		for range e.flows {
+			select {
+			case <-failed:
+			case <-ctx.Done():
+				return
+			}
+		}
+		cancel()
+	}()
+
+	e.opts.Log.Info().Str("position", start.String()).Int("flows", len(e.flows)).Msg("streaming binlog")
+	streamErr := e.src.Stream(ctx, start, e.route)
+	cancel()
+	wg.Wait()
+
+	var errs []error
+	if streamErr != nil && !errors.Is(streamErr, context.Canceled) {
+		errs = append(errs, fmt.Errorf("binlog reader: %w", streamErr))
+	}
+	for _, r := range e.flows {
+		if err := r.err(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// resume loads each flow's checkpoint, giving new flows one at the
+// upstream's current position (written at once, so a crash before their
+// first batch cannot make them skip what happened meanwhile), and returns the
+// oldest position, where the reader starts.
+func (e *Engine) resume(ctx context.Context) (schema.Position, error) {
+	var start schema.Position
+	serverID, serverUUID := e.src.Identity()
+	for _, r := range e.flows {
+		cp, ok, err := e.store.LoadCheckpoint(ctx, r.spec.Name)
+		if err != nil {
+			return start, fmt.Errorf("flow %s: load checkpoint: %w", r.spec.Name, err)
+		}
+		if ok && cp.ServerID != serverID {
+			return start, fmt.Errorf("flow %s: checkpoint %s was written against upstream server_id %d, but the upstream now is server_id %d; refusing to mix binlogs of different servers (reset the flow's checkpoint to move it)",
+				r.spec.Name, cp.Pos, cp.ServerID, serverID)
+		}
+		if !ok {
+			pos, err := e.src.CurrentPosition(ctx)
+			if err != nil {
+				return start, fmt.Errorf("flow %s: read upstream position: %w", r.spec.Name, err)
+			}
+			cp = connectors.Checkpoint{Flow: r.spec.Name, Pos: pos, ServerID: serverID, ServerUUID: serverUUID}
+			if err := r.commit(ctx, &connectors.Batch{Checkpoint: cp}); err != nil {
+				return start, fmt.Errorf("flow %s: write initial checkpoint: %w", r.spec.Name, err)
+			}
+			r.log.Info().Str("position", pos.String()).Msg("new flow starts at the upstream's current position")
+		} else {
+			r.log.Info().Str("position", cp.Pos.String()).Msg("resuming from checkpoint")
+		}
+		r.cp = cp
+		r.cp.ServerID, r.cp.ServerUUID = serverID, serverUUID
+		if start.IsZero() || cp.Pos.Compare(start) < 0 {
+			start = cp.Pos
+		}
+	}
+	return start, nil
+}
+
+// route hands a transaction to every live flow. Flows see every transaction,
+// even those without their tables, so their checkpoints keep up with the
+// binlog; a full queue blocks the reader (backpressure).
+func (e *Engine) route(ctx context.Context, txn *schema.Txn) error {
+	for _, r := range e.flows {
+		if r.stopped() {
+			continue
+		}
+		select {
+		case r.in <- txn:
+		case <-r.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}

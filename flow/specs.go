@@ -1,0 +1,70 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/binflow/binflow/config"
+	"github.com/binflow/binflow/functions"
+)
+
+// ColumnLister tells which columns upstream tables have now.
+type ColumnLister interface {
+	TableColumns(ctx context.Context, tables []string) (map[string][]string, error)
+}
+
+// BuildSpecs checks every configured flow against the upstream's tables and
+// builds its chain. All problems are reported together, each naming the
+// flow, the table or function and the column.
+func BuildSpecs(ctx context.Context, flows []config.Flow, reg *functions.Registry, lister ColumnLister) ([]Spec, error) {
+	var all []string
+	for _, f := range flows {
+		all = append(all, f.Tables...)
+	}
+	columns, err := lister.TableColumns(ctx, all)
+	if err != nil {
+		return nil, fmt.Errorf("read upstream table columns: %w", err)
+	}
+	var specs []Spec
+	var errs []error
+	for i, f := range flows {
+		input, err := commonColumns(f, i, columns)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		chain, err := functions.Build(f, reg, input)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		specs = append(specs, Spec{Name: f.Name, Tables: f.Tables, Chain: chain})
+	}
+	return specs, errors.Join(errs...)
+}
+
+// commonColumns is the columns every source table of a flow has, in the
+// order of the first table.
+func commonColumns(f config.Flow, i int, columns map[string][]string) ([]string, error) {
+	var common []string
+	for j, t := range f.Tables {
+		cols, ok := columns[t]
+		if !ok {
+			return nil, fmt.Errorf("flow %s: flows[%d].tables[%d]: table %s does not exist on the upstream", f.Name, i, j, t)
+		}
+		if j == 0 {
+			common = append(common, cols...)
+			continue
+		}
+		have := functions.NewLayout(cols)
+		kept := common[:0]
+		for _, c := range common {
+			if have.Index(c) >= 0 {
+				kept = append(kept, c)
+			}
+		}
+		common = kept
+	}
+	return common, nil
+}

@@ -1,0 +1,151 @@
+package functions
+
+import (
+	"fmt"
+
+	"github.com/binflow/binflow/config"
+	"github.com/binflow/binflow/connectors"
+)
+
+// Chain is a flow's functions in order, ready to run.
+type Chain struct {
+	steps []Function
+	accs  []Accumulator
+	nexts []Next
+}
+
+// Process runs one change through the chain.
+func (c *Chain) Process(ch *Change) error { return c.nexts[0](ch) }
+
+// Flush writes what the chain accumulated since the last Reset into b.
+func (c *Chain) Flush(b *connectors.Batch) error {
+	for _, a := range c.accs {
+		if err := a.Flush(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reset forgets accumulated state after a committed batch.
+func (c *Chain) Reset() {
+	for _, a := range c.accs {
+		a.Reset()
+	}
+}
+
+// outputter is implemented by functions whose output columns are known
+// from their input columns, so a chain is checked before it runs.
+type outputter interface {
+	Output(in []string) ([]string, error)
+}
+
+// inputter is implemented by functions that read named columns directly.
+type inputter interface {
+	Inputs() []string
+}
+
+// StepError names the flow and function a build problem belongs to.
+type StepError struct {
+	Flow  string
+	Index int
+	Kind  string
+	Err   error
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("flow %s: functions[%d] (%s): %v", e.Flow, e.Index, e.Kind, e.Err)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Build makes the chain of flow f. input is the columns every source table
+// of the flow has (checked against the upstream at start); every column a
+// function names is checked against what reaches it.
+func Build(f config.Flow, reg *Registry, input []string) (*Chain, error) {
+	c := &Chain{}
+	cols := input
+	for i, fc := range f.Functions {
+		wrap := func(err error) error { return &StepError{Flow: f.Name, Index: i, Kind: fc.Kind, Err: err} }
+		var step Function
+		switch fc.Kind {
+		case "project":
+			p, err := NewProject(fc.Columns, fc.Rename)
+			if err != nil {
+				return nil, wrap(err)
+			}
+			step = p
+		case "aggregate":
+			sink, err := sinkAfter(f, i)
+			if err != nil {
+				return nil, wrap(err)
+			}
+			specs := make([]AggSpec, len(fc.Aggregates))
+			for j, a := range fc.Aggregates {
+				specs[j] = AggSpec{Column: a.Column, Func: a.Func, Of: a.Of}
+			}
+			a, err := NewAggregate(sink.Table, fc.GroupBy, specs)
+			if err != nil {
+				return nil, wrap(err)
+			}
+			step = a
+		case "go":
+			gf, ok := reg.Lookup(fc.Name)
+			if !ok {
+				return nil, wrap(fmt.Errorf("no Go function registered as %q (registered: %v)", fc.Name, reg.Names()))
+			}
+			fn, err := gf.New(fc.Params)
+			if err != nil {
+				return nil, wrap(err)
+			}
+			step = fn
+		case "sink":
+			if i > 0 && f.Functions[i-1].Kind == "aggregate" {
+				continue // the aggregate writes its deltas to this sink's table
+			}
+			s := NewSink(fc.Table, fc.Key)
+			if err := s.Check(cols); err != nil {
+				return nil, wrap(err)
+			}
+			step = s
+		default:
+			return nil, wrap(fmt.Errorf("unknown function kind %q", fc.Kind))
+		}
+		if in, ok := step.(inputter); ok {
+			have := NewLayout(cols)
+			for _, n := range in.Inputs() {
+				if have.Index(n) < 0 {
+					return nil, wrap(&ColumnError{Function: fc.Kind, Column: n})
+				}
+			}
+		}
+		if o, ok := step.(outputter); ok {
+			out, err := o.Output(cols)
+			if err != nil {
+				return nil, wrap(err)
+			}
+			cols = out
+		}
+		c.steps = append(c.steps, step)
+		if a, ok := step.(Accumulator); ok {
+			c.accs = append(c.accs, a)
+		}
+	}
+	if len(c.accs) == 0 {
+		return nil, fmt.Errorf("flow %s: the chain writes nothing: it must end with a sink", f.Name)
+	}
+	c.nexts = make([]Next, len(c.steps)+1)
+	c.nexts[len(c.steps)] = func(*Change) error { return nil }
+	for i := len(c.steps) - 1; i >= 0; i-- {
+		step, next := c.steps[i], c.nexts[i+1]
+		c.nexts[i] = func(ch *Change) error { return step.Process(ch, next) }
+	}
+	return c, nil
+}
+
+func sinkAfter(f config.Flow, i int) (config.Function, error) {
+	if i+1 >= len(f.Functions) || f.Functions[i+1].Kind != "sink" {
+		return config.Function{}, fmt.Errorf("an aggregate must be followed by a sink")
+	}
+	return f.Functions[i+1], nil
+}

@@ -1,0 +1,521 @@
+#!/usr/bin/env bash
+# testenv/env.sh - sandboxed MariaDB servers on loopback for binflow's tests,
+# demo and benchmarks.
+#
+# Every server lives in its own directory $REPO/.testenv/<name>/ (data, my.cnf,
+# pid file, socket, error log) and is managed only through its own pid file:
+# this script never touches any other mysqld/mariadbd on the machine, and never
+# uses systemd or the Debian package's service.
+#
+#   env.sh install                       install MariaDB from Debian packages if missing
+#   env.sh start [upstream|downstream|replica|all ...]   (default: upstream downstream)
+#   env.sh stop [names ...]              (default: all)
+#   env.sh status
+#   env.sh reset                         stop all and delete .testenv/
+#   env.sh sql NAME [mariadb args ...]   mariadb client as root on NAME's socket
+#   env.sh replica-from FILE POS         point the replica at the upstream binlog
+#   env.sh env                           print export lines (ports, sockets)
+#
+# Ports: BINFLOW_UPSTREAM_PORT (3407), BINFLOW_DOWNSTREAM_PORT (3408),
+# BINFLOW_REPLICA_PORT (3409). Ready timeout: BINFLOW_TESTENV_TIMEOUT (60 s).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="${BINFLOW_TESTENV_DIR:-$REPO/.testenv}"
+ALL_SERVERS=(upstream downstream replica)
+READY_TIMEOUT="${BINFLOW_TESTENV_TIMEOUT:-60}"
+USER_NAME=binflow
+USER_PASSWORD=binflow
+
+log() { printf 'testenv: %s\n' "$*" >&2; }
+die() {
+	printf 'testenv: error: %s\n' "$*" >&2
+	exit 1
+}
+
+# find_bin NAME... prints the first of the given programs found on PATH or in
+# the usual sbin/bin directories (a non-root PATH may lack /usr/sbin).
+find_bin() {
+	local name dir
+	for name in "$@"; do
+		if command -v "$name" >/dev/null 2>&1; then
+			command -v "$name"
+			return 0
+		fi
+		for dir in /usr/sbin /usr/bin /sbin /usr/local/sbin /usr/local/bin; do
+			if [[ -x "$dir/$name" ]]; then
+				echo "$dir/$name"
+				return 0
+			fi
+		done
+	done
+	return 1
+}
+
+valid_name() {
+	case "$1" in
+	upstream | downstream | replica) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+port_of() {
+	case "$1" in
+	upstream) echo "${BINFLOW_UPSTREAM_PORT:-3407}" ;;
+	downstream) echo "${BINFLOW_DOWNSTREAM_PORT:-3408}" ;;
+	replica) echo "${BINFLOW_REPLICA_PORT:-3409}" ;;
+	esac
+}
+
+server_id_of() {
+	case "$1" in
+	upstream) echo 1 ;;
+	downstream) echo 2 ;;
+	replica) echo 3 ;;
+	esac
+}
+
+dir_of() { echo "$ROOT/$1"; }
+cnf_of() { echo "$ROOT/$1/my.cnf"; }
+pidfile_of() { echo "$ROOT/$1/mariadbd.pid"; }
+errlog_of() { echo "$ROOT/$1/error.log"; }
+
+# socket_of NAME: unix socket paths are limited to 107 bytes; when the repo
+# lives in a deep directory, fall back to a short per-repo directory in /tmp.
+socket_of() {
+	local sock="$ROOT/$1/mariadbd.sock"
+	if ((${#sock} > 100)); then
+		local h
+		h="$(printf '%s' "$ROOT" | md5sum | cut -c1-10)"
+		sock="/tmp/binflow-testenv-$h/$1.sock"
+	fi
+	echo "$sock"
+}
+
+# ---------------------------------------------------------------- install
+
+have_mariadb() {
+	find_bin mariadbd mysqld >/dev/null &&
+		find_bin mariadb mysql >/dev/null &&
+		find_bin mariadb-admin mysqladmin >/dev/null &&
+		find_bin mariadb-install-db mysql_install_db >/dev/null
+}
+
+cmd_install() {
+	if have_mariadb; then
+		log "MariaDB already installed ($(find_bin mariadbd mysqld))"
+		return 0
+	fi
+	if [[ "$(id -u)" != 0 ]]; then
+		die "MariaDB is not installed and installing it needs root: apt-get install mariadb-server mariadb-client"
+	fi
+	command -v apt-get >/dev/null 2>&1 || die "MariaDB is not installed and apt-get is not available"
+
+	# Keep the Debian package's own service from starting (it would take port
+	# 3306): a policy-rc.d that exits 101 makes invoke-rc.d refuse every start.
+	local policy=/usr/sbin/policy-rc.d backup=""
+	if [[ -e "$policy" ]]; then
+		backup="$(mktemp /usr/sbin/policy-rc.d.binflow-backup.XXXXXX)"
+		cp -p "$policy" "$backup"
+	fi
+	# shellcheck disable=SC2064 # expand now: restore exactly what we saved
+	trap "restore_policy '$policy' '$backup'" EXIT
+	printf '#!/bin/sh\n# written by binflow testenv/env.sh during apt-get install\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+
+	log "installing MariaDB from Debian packages"
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		mariadb-server mariadb-client
+
+	restore_policy "$policy" "$backup"
+	trap - EXIT
+	have_mariadb || die "MariaDB packages installed but mariadbd/mariadb/mariadb-admin/mariadb-install-db not found"
+	log "MariaDB installed: $("$(find_bin mariadbd mysqld)" --version)"
+}
+
+restore_policy() {
+	local policy="$1" backup="$2"
+	if [[ -n "$backup" ]]; then
+		[[ -e "$backup" ]] && mv -f "$backup" "$policy"
+	else
+		rm -f "$policy"
+	fi
+}
+
+# ---------------------------------------------------------------- config
+
+write_cnf() {
+	local name="$1" dir port sock
+	dir="$(dir_of "$name")"
+	port="$(port_of "$name")"
+	sock="$(socket_of "$name")"
+	mkdir -p "$dir/data" "$dir/tmp" "$(dirname "$sock")"
+	{
+		echo "# generated by testenv/env.sh on every start; edits are lost"
+		echo "[mariadbd]"
+		if [[ "$(id -u)" == 0 ]]; then
+			echo "user = root"
+		fi
+		echo "datadir = $dir/data"
+		echo "tmpdir = $dir/tmp"
+		echo "socket = $sock"
+		echo "pid-file = $(pidfile_of "$name")"
+		echo "log-error = $(errlog_of "$name")"
+		echo "port = $port"
+		echo "bind-address = 127.0.0.1"
+		echo "skip-name-resolve"
+		echo "server_id = $(server_id_of "$name")"
+		echo "innodb_buffer_pool_size = 256M"
+		echo "innodb_flush_log_at_trx_commit = 2"
+		echo "sync_binlog = 0"
+		echo "max_connections = 500"
+		echo "max_allowed_packet = 64M"
+		echo "character-set-server = utf8mb4"
+		echo "collation-server = utf8mb4_general_ci"
+		echo "default-time-zone = '+00:00'"
+		echo "relay_log = $dir/relay/relay-bin"
+		case "$name" in
+		upstream)
+			echo "log_bin = $dir/binlog/mysql-bin"
+			echo "log_bin_index = $dir/binlog/mysql-bin.index"
+			echo "binlog_format = ROW"
+			echo "binlog_row_image = FULL"
+			echo "binlog_row_metadata = FULL"
+			echo "log_slave_updates = ON"
+			echo "gtid_strict_mode = ON"
+			echo "binlog_expire_logs_seconds = 0"
+			echo "max_binlog_size = 64M"
+			;;
+		downstream)
+			echo "skip-log-bin"
+			;;
+		replica)
+			echo "skip-log-bin"
+			echo "skip-slave-start"
+			echo "slave_parallel_threads = 2"
+			echo "slave_parallel_mode = optimistic"
+			;;
+		esac
+		echo
+		echo "[client]"
+		echo "socket = $sock"
+		echo "user = root"
+		echo "default-character-set = utf8mb4"
+	} >"$(cnf_of "$name").tmp"
+	mv -f "$(cnf_of "$name").tmp" "$(cnf_of "$name")"
+	case "$name" in
+	upstream) mkdir -p "$dir/binlog" ;;
+	esac
+	mkdir -p "$dir/relay"
+}
+
+# ---------------------------------------------------------------- processes
+
+# pid_of NAME prints the pid from NAME's pid file if that process is alive and
+# is a server started with NAME's my.cnf (so a recycled pid is never touched).
+pid_of() {
+	local name="$1" pidfile pid cmdline
+	pidfile="$(pidfile_of "$name")"
+	[[ -s "$pidfile" ]] || return 1
+	pid="$(tr -dc '0-9' <"$pidfile")"
+	[[ -n "$pid" ]] || return 1
+	[[ -r "/proc/$pid/cmdline" ]] || return 1
+	cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+	[[ "$cmdline" == *"--defaults-file=$(cnf_of "$name")"* ]] || return 1
+	echo "$pid"
+}
+
+ping_server() {
+	local name="$1"
+	[[ -f "$(cnf_of "$name")" ]] || return 1
+	"$ADMIN" --defaults-file="$(cnf_of "$name")" --connect-timeout=2 ping >/dev/null 2>&1
+}
+
+# client NAME [args...]: mariadb client as root over NAME's socket.
+client() {
+	local name="$1"
+	shift
+	"$CLIENT" --defaults-file="$(cnf_of "$name")" "$@"
+}
+
+init_datadir() {
+	local name="$1" dir
+	dir="$(dir_of "$name")"
+	if [[ -f "$dir/data/.binflow-initialized" ]]; then
+		return 0
+	fi
+	log "$name: initializing data directory $dir/data"
+	rm -rf "$dir/data"
+	mkdir -p "$dir/data"
+	local args=(--defaults-file="$(cnf_of "$name")" --auth-root-authentication-method=normal
+		--skip-test-db --datadir="$dir/data")
+	if [[ "$(id -u)" == 0 ]]; then
+		args+=(--user=root)
+	fi
+	if ! "$INSTALL_DB" "${args[@]}" >"$dir/install-db.log" 2>&1; then
+		tail -n 40 "$dir/install-db.log" >&2 || true
+		die "$name: mariadb-install-db failed (full log: $dir/install-db.log)"
+	fi
+	touch "$dir/data/.binflow-initialized"
+}
+
+create_users() {
+	local name="$1" u
+	local sqltext="SET SESSION sql_log_bin = 0;"
+	for u in "'$USER_NAME'@'127.0.0.1'" "'$USER_NAME'@'localhost'"; do
+		sqltext+="CREATE USER IF NOT EXISTS $u IDENTIFIED BY '$USER_PASSWORD';"
+		sqltext+="ALTER USER $u IDENTIFIED BY '$USER_PASSWORD';"
+		sqltext+="GRANT ALL PRIVILEGES ON *.* TO $u WITH GRANT OPTION;"
+	done
+	sqltext+="FLUSH PRIVILEGES;"
+	client "$name" -e "$sqltext" || die "$name: could not create user $USER_NAME"
+}
+
+start_one() {
+	local name="$1" pid
+	if pid="$(pid_of "$name")"; then
+		if ping_server "$name"; then
+			log "$name: already running (pid $pid, port $(current_port "$name"))"
+			create_users "$name"
+			return 0
+		fi
+		# Alive but not answering: it may still be starting up.
+		if wait_ready "$name" "$pid"; then
+			log "$name: running (pid $pid, port $(current_port "$name"))"
+			create_users "$name"
+			return 0
+		fi
+		die "$name: process $pid is alive but does not answer; run: testenv/env.sh stop $name"
+	fi
+
+	write_cnf "$name"
+	init_datadir "$name"
+	rm -f "$(pidfile_of "$name")" "$(socket_of "$name")"
+
+	local errlog
+	errlog="$(errlog_of "$name")"
+	local offset=0
+	[[ -f "$errlog" ]] && offset="$(stat -c %s "$errlog")"
+	log "$name: starting on 127.0.0.1:$(port_of "$name")"
+	# setsid + all fds redirected: the server must not hold the caller's
+	# terminal or pipes (make, go test's exec) open.
+	setsid "$MARIADBD" --defaults-file="$(cnf_of "$name")" </dev/null >>"$errlog" 2>&1 9>&- &
+	local launcher=$!
+	if ! wait_ready "$name" "$launcher"; then
+		log "$name: server did not become ready within ${READY_TIMEOUT}s; error log tail:"
+		tail -c +"$((offset + 1))" "$errlog" 2>/dev/null | tail -n 40 >&2 || true
+		if pid="$(pid_of "$name")"; then
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		exit 1
+	fi
+	create_users "$name"
+	log "$name: ready (pid $(pid_of "$name" || echo '?'), port $(port_of "$name"), socket $(socket_of "$name"))"
+}
+
+# wait_ready NAME PID: wait until the server answers a ping. PID is the
+# launched process; if it exits with an error before the server is up, give up
+# early (setsid may have forked: then it exits 0 and the pid file counts).
+wait_ready() {
+	local name="$1" pid="$2" deadline launcher_done=0 rc
+	deadline=$((SECONDS + READY_TIMEOUT))
+	while ((SECONDS < deadline)); do
+		if ping_server "$name" && pid_of "$name" >/dev/null; then
+			return 0
+		fi
+		if ((!launcher_done)) && ! kill -0 "$pid" 2>/dev/null; then
+			launcher_done=1
+			rc=0
+			wait "$pid" 2>/dev/null || rc=$?
+			# rc 127: not our child (an already running server): keep waiting.
+			if ((rc != 0 && rc != 127)); then
+				return 1
+			fi
+		fi
+		if ((launcher_done)) && ! pid_of "$name" >/dev/null; then
+			sleep 1
+			pid_of "$name" >/dev/null || return 1
+		fi
+		sleep 0.2
+	done
+	return 1
+}
+
+stop_one() {
+	local name="$1" pid
+	if ! pid="$(pid_of "$name")"; then
+		rm -f "$(pidfile_of "$name")"
+		log "$name: not running"
+		return 0
+	fi
+	log "$name: stopping (pid $pid)"
+	"$ADMIN" --defaults-file="$(cnf_of "$name")" --connect-timeout=5 --shutdown-timeout=60 shutdown >/dev/null 2>&1 ||
+		kill -TERM "$pid" 2>/dev/null || true
+	local deadline=$((SECONDS + 60))
+	while kill -0 "$pid" 2>/dev/null; do
+		if ((SECONDS >= deadline)); then
+			log "$name: still running after 60s, sending SIGKILL to $pid"
+			kill -KILL "$pid" 2>/dev/null || true
+			deadline=$((SECONDS + 10))
+		fi
+		sleep 0.1
+	done
+	rm -f "$(pidfile_of "$name")"
+	log "$name: stopped"
+}
+
+current_port() {
+	local name="$1" cnf port
+	cnf="$(cnf_of "$name")"
+	if [[ -f "$cnf" ]]; then
+		port="$(sed -n 's/^port = \([0-9]*\)$/\1/p' "$cnf" | head -n1)"
+		[[ -n "$port" ]] && {
+			echo "$port"
+			return
+		}
+	fi
+	port_of "$name"
+}
+
+# ---------------------------------------------------------------- commands
+
+resolve_names() {
+	# resolve_names DEFAULT... -- ARGS...: expands "all", validates names.
+	local defaults=() args=() seen_sep=0 a
+	for a in "$@"; do
+		if [[ $seen_sep == 0 ]]; then
+			if [[ "$a" == -- ]]; then seen_sep=1; else defaults+=("$a"); fi
+		else
+			args+=("$a")
+		fi
+	done
+	((${#args[@]})) || args=("${defaults[@]}")
+	NAMES=()
+	for a in "${args[@]}"; do
+		if [[ "$a" == all ]]; then
+			NAMES+=("${ALL_SERVERS[@]}")
+		elif valid_name "$a"; then
+			NAMES+=("$a")
+		else
+			die "unknown server '$a' (expected upstream, downstream, replica or all)"
+		fi
+	done
+}
+
+need_binaries() {
+	MARIADBD="$(find_bin mariadbd mysqld)" || die "mariadbd not found; run: testenv/env.sh install"
+	CLIENT="$(find_bin mariadb mysql)" || die "mariadb client not found; run: testenv/env.sh install"
+	ADMIN="$(find_bin mariadb-admin mysqladmin)" || die "mariadb-admin not found; run: testenv/env.sh install"
+	INSTALL_DB="$(find_bin mariadb-install-db mysql_install_db)" || die "mariadb-install-db not found; run: testenv/env.sh install"
+}
+
+lock() {
+	mkdir -p "$ROOT"
+	exec 9>"$ROOT/.lock"
+	flock 9
+}
+
+cmd_start() {
+	need_binaries
+	resolve_names upstream downstream -- "$@"
+	lock
+	local n
+	for n in "${NAMES[@]}"; do start_one "$n"; done
+}
+
+cmd_stop() {
+	resolve_names "${ALL_SERVERS[@]}" -- "$@"
+	[[ -d "$ROOT" ]] || return 0
+	ADMIN="$(find_bin mariadb-admin mysqladmin || echo false)"
+	lock
+	local n
+	for n in "${NAMES[@]}"; do stop_one "$n"; done
+}
+
+cmd_status() {
+	ADMIN="$(find_bin mariadb-admin mysqladmin || echo false)"
+	local n pid state
+	for n in "${ALL_SERVERS[@]}"; do
+		if pid="$(pid_of "$n")"; then
+			if ping_server "$n"; then state=running; else state="running (not answering)"; fi
+			printf '%-10s %s port %s pid %s\n' "$n" "$state" "$(current_port "$n")" "$pid"
+		else
+			printf '%-10s stopped port %s\n' "$n" "$(current_port "$n")"
+		fi
+	done
+}
+
+cmd_reset() {
+	cmd_stop "${ALL_SERVERS[@]}"
+	local n
+	for n in "${ALL_SERVERS[@]}"; do
+		local sock
+		sock="$(socket_of "$n")"
+		case "$sock" in /tmp/binflow-testenv-*) rm -rf "$(dirname "$sock")" ;; esac
+	done
+	rm -rf "$ROOT"
+	log "removed $ROOT"
+}
+
+cmd_sql() {
+	(($# >= 1)) || die "usage: env.sh sql NAME [mariadb args...]"
+	local name="$1"
+	shift
+	valid_name "$name" || die "unknown server '$name'"
+	need_binaries
+	[[ -f "$(cnf_of "$name")" ]] || die "$name has never been started; run: testenv/env.sh start $name"
+	exec "$CLIENT" --defaults-file="$(cnf_of "$name")" "$@"
+}
+
+cmd_replica_from() {
+	(($# == 2)) || die "usage: env.sh replica-from BINLOG_FILE POSITION"
+	local file="$1" pos="$2"
+	[[ "$file" =~ ^[A-Za-z0-9._-]+$ ]] || die "invalid binlog file name '$file'"
+	[[ "$pos" =~ ^[0-9]+$ ]] || die "invalid binlog position '$pos'"
+	need_binaries
+	ping_server replica || die "replica is not running; run: testenv/env.sh start replica"
+	local up
+	up="$(current_port upstream)"
+	client replica -e "STOP SLAVE; RESET SLAVE ALL;
+CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$up, MASTER_USER='$USER_NAME', MASTER_PASSWORD='$USER_PASSWORD', MASTER_LOG_FILE='$file', MASTER_LOG_POS=$pos, MASTER_USE_GTID=no;
+START SLAVE;"
+	log "replica: replicating from 127.0.0.1:$up at $file:$pos"
+}
+
+cmd_env() {
+	local n upper
+	for n in "${ALL_SERVERS[@]}"; do
+		upper="$(echo "$n" | tr '[:lower:]' '[:upper:]')"
+		echo "export BINFLOW_${upper}_PORT=$(current_port "$n")"
+		echo "export BINFLOW_${upper}_SOCKET=$(socket_of "$n")"
+	done
+	echo "export BINFLOW_TESTENV_USER=$USER_NAME"
+	echo "export BINFLOW_TESTENV_PASSWORD=$USER_PASSWORD"
+}
+
+usage() {
+	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+}
+
+main() {
+	local cmd="${1:-}"
+	(($#)) && shift
+	case "$cmd" in
+	install) cmd_install "$@" ;;
+	start) cmd_start "$@" ;;
+	stop) cmd_stop "$@" ;;
+	status) cmd_status "$@" ;;
+	reset) cmd_reset "$@" ;;
+	sql) cmd_sql "$@" ;;
+	replica-from) cmd_replica_from "$@" ;;
+	env) cmd_env "$@" ;;
+	-h | --help | help) usage ;;
+	*)
+		usage >&2
+		exit 2
+		;;
+	esac
+}
+
+main "$@"
