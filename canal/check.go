@@ -31,7 +31,7 @@ func (p Problem) String() string {
 	if !p.Fatal {
 		severity = "warning"
 	}
-	return fmt.Sprintf("%s: %s: found %s; fix: %s", severity, p.Setting, p.Found, p.Fix)
+	return fmt.Sprintf("%s: %s: %s; fix: %s", severity, p.Setting, p.Found, p.Fix)
 }
 
 // Server error numbers the checks tell apart.
@@ -203,8 +203,12 @@ func checkServerIDs(ctx context.Context, db *sql.DB, flavor string, replicaServe
 				Setting: "upstream.server_id (config.toml)",
 				Found: fmt.Sprintf("%d, already used by a replica connected from %s (another binflow with the same id counts too)",
 					replicaServerID, r.host),
-				Fix:   fix,
-				Fatal: true,
+				Fix: fix,
+				// Not fatal: after a crash (kill -9) the upstream lists the
+				// dead binflow's connection until it notices, and a replica
+				// that registers with the same id replaces it. Refusing here
+				// would make binflow unable to restart after a crash.
+				Fatal: false,
 			}}, nil
 		}
 	}
@@ -450,15 +454,19 @@ func CheckPurged(ctx context.Context, db *sql.DB, file string) error {
 		return fmt.Errorf("%w: binlog file %s: the upstream lists no binlog files at all (is log_bin on?); %s", ErrPurged, file, recover)
 	}
 	oldest, newest := files[0], files[len(files)-1]
+	base, _ := checkSplitBinlogName(file)
+	newestBase, _ := checkSplitBinlogName(newest)
 	switch {
+	case base != newestBase:
+		return fmt.Errorf("%w: binlog file %s is not on the upstream, whose binlogs are %s to %s: the checkpoint belongs to another server "+
+			"or the binlog base name (log_bin, log_basename) changed; %s", ErrPurged, file, oldest, newest, recover)
 	case checkBinlogLess(newest, file):
 		return fmt.Errorf("%w: binlog file %s is newer than the upstream's newest, %s: the checkpoint belongs to another server "+
 			"or the upstream's binlogs were reset (RESET MASTER); %s", ErrPurged, file, newest, recover)
 	case checkBinlogLess(file, oldest):
 		return fmt.Errorf("%w: binlog file %s was purged from the upstream, whose oldest is now %s; %s", ErrPurged, file, oldest, recover)
 	default:
-		return fmt.Errorf("%w: binlog file %s is not on the upstream (it has %s to %s): the checkpoint belongs to another server "+
-			"or the binlog base name changed; %s", ErrPurged, file, oldest, newest, recover)
+		return fmt.Errorf("%w: binlog file %s is missing from the upstream, which has %s to %s; %s", ErrPurged, file, oldest, newest, recover)
 	}
 }
 

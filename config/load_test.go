@@ -567,3 +567,14 @@ func TestParseStart(t *testing.T) {
 		}
 	}
 }
+
+// TestRepoSampleConfigLoads keeps the repository's sample config.toml valid.
+func TestRepoSampleConfigLoads(t *testing.T) {
+	const sample = "../config.toml"
+	if _, err := os.Stat(sample); err != nil {
+		t.Skipf("no sample config: %v", err)
+	}
+	if _, err := load(sample, envOf(nil)); err != nil {
+		t.Fatalf("the sample config does not load:\n%v", err)
+	}
+}

@@ -45,6 +45,9 @@ type Options struct {
 	RetryMin  time.Duration // first wait after a failed downstream write
 	RetryMax  time.Duration // longest wait between retries
 	Log       zerolog.Logger
+	// Start is where a flow without a checkpoint starts; zero means the
+	// upstream's current position.
+	Start schema.Position
 	// AfterCommit, when set, is called after each committed batch (tests, metrics).
 	AfterCommit func(flow string, cp connectors.Checkpoint, rows int)
 }
@@ -166,15 +169,17 @@ func (e *Engine) resume(ctx context.Context) (schema.Position, error) {
 				r.spec.Name, cp.Pos, cp.ServerID, serverID)
 		}
 		if !ok {
-			pos, err := e.src.CurrentPosition(ctx)
-			if err != nil {
-				return start, fmt.Errorf("flow %s: read upstream position: %w", r.spec.Name, err)
+			pos := e.opts.Start
+			if pos.IsZero() {
+				if pos, err = e.src.CurrentPosition(ctx); err != nil {
+					return start, fmt.Errorf("flow %s: read upstream position: %w", r.spec.Name, err)
+				}
 			}
 			cp = connectors.Checkpoint{Flow: r.spec.Name, Pos: pos, ServerID: serverID, ServerUUID: serverUUID}
 			if err := r.commit(ctx, &connectors.Batch{Checkpoint: cp}); err != nil {
 				return start, fmt.Errorf("flow %s: write initial checkpoint: %w", r.spec.Name, err)
 			}
-			r.log.Info().Str("position", pos.String()).Msg("new flow starts at the upstream's current position")
+			r.log.Info().Str("position", pos.String()).Msg("new flow: no checkpoint, starting here")
 		} else {
 			r.log.Info().Str("position", cp.Pos.String()).Msg("resuming from checkpoint")
 		}

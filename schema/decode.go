@@ -112,8 +112,8 @@ func (c *Column) decode(v any) (any, error) {
 		if c.Type == mysql.MYSQL_TYPE_DATE || c.Type == mysql.MYSQL_TYPE_NEWDATE {
 			return parseDate(x), nil
 		}
-		if c.Type == mysql.MYSQL_TYPE_STRING && !c.Character {
-			return []byte(x), nil
+		if !c.Character && (c.Type == mysql.MYSQL_TYPE_STRING || c.Type == mysql.MYSQL_TYPE_VARCHAR || c.Type == mysql.MYSQL_TYPE_VAR_STRING) {
+			return []byte(x), nil // BINARY / VARBINARY
 		}
 		return x, nil
 	case []byte:

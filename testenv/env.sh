@@ -102,7 +102,7 @@ have_mariadb() {
 }
 
 cmd_install() {
-	if have_mariadb; then
+	if have_mariadb && [[ "${BINFLOW_TESTENV_FORCE_INSTALL:-}" != 1 ]]; then
 		log "MariaDB already installed ($(find_bin mariadbd mysqld))"
 		return 0
 	fi
@@ -303,7 +303,7 @@ start_one() {
 	setsid "$MARIADBD" --defaults-file="$(cnf_of "$name")" </dev/null >>"$errlog" 2>&1 9>&- &
 	local launcher=$!
 	if ! wait_ready "$name" "$launcher"; then
-		log "$name: server did not become ready within ${READY_TIMEOUT}s; error log tail:"
+		log "$name: server exited or did not answer within ${READY_TIMEOUT}s; error log tail:"
 		tail -c +"$((offset + 1))" "$errlog" 2>/dev/null | tail -n 40 >&2 || true
 		if pid="$(pid_of "$name")"; then
 			kill -KILL "$pid" 2>/dev/null || true

@@ -44,10 +44,12 @@ func TestKill9DuringLargeLoad(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var loadErr error
+	loadDone := make(chan struct{})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := 0; i < 400 && ctx.Err() == nil; i++ {
+		defer close(loadDone)
+		for i := 0; i < 800 && ctx.Err() == nil; i++ {
 			n := 20
 			if i%25 == 0 {
 				n = 800 // some transactions larger than a batch
@@ -58,12 +60,20 @@ func TestKill9DuringLargeLoad(t *testing.T) {
 			}
 		}
 	}()
-	kills := 0
+	kills, midLoad := 0, 0
 	for i := 0; i < 5; i++ {
 		time.Sleep(time.Duration(300+rand.Intn(700)) * time.Millisecond)
+		select {
+		case <-loadDone:
+		default:
+			midLoad++
+		}
 		e.kill9(p)
 		kills++
 		p = e.start()
+	}
+	if midLoad < 3 {
+		t.Errorf("only %d of %d kills happened while the load was running; make the load larger", midLoad, kills)
 	}
 	wg.Wait()
 	cancel()
@@ -273,13 +283,21 @@ func TestPurgedBinlogStopsWithRecoveryAdvice(t *testing.T) {
 	e.stop(p)
 	oldFile, _ := e.upstreamPos()
 
-	e.exec(e.up, "FLUSH BINARY LOGS")
 	e.load(5, 5, 5)
-	newFile, _ := e.upstreamPos()
-	e.exec(e.up, "PURGE BINARY LOGS TO '"+newFile+"'")
+	// MariaDB keeps a file while crash recovery or a connected replica may
+	// need it, and PURGE then only warns: retry until the file is really gone.
+	e.waitFor(30*time.Second, oldFile+" to be purged", func() bool {
+		e.exec(e.up, "FLUSH BINARY LOGS")
+		newFile, _ := e.upstreamPos()
+		e.exec(e.up, "PURGE BINARY LOGS TO '"+newFile+"'")
+		return !e.hasBinlog(oldFile)
+	})
 
 	start := time.Now()
-	out, err := e.command("run").CombinedOutput()
+	cmd := e.command("run")
+	timer := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
+	out, err := cmd.CombinedOutput()
+	timer.Stop()
 	if err == nil {
 		t.Fatalf("binflow ran from a purged position:\n%s", out)
 	}
@@ -291,4 +309,46 @@ func TestPurgedBinlogStopsWithRecoveryAdvice(t *testing.T) {
 			t.Errorf("error does not mention %q:\n%s", want, out)
 		}
 	}
+}
+
+func TestDownstreamDownAtStartIsWaitedFor(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	testenv.StopServer(t, "downstream")
+	stopped := true
+	defer func() {
+		if stopped {
+			testenv.StartServer(t, "downstream")
+		}
+	}()
+	p := &process{cmd: e.command("run"), out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	defer func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}()
+	time.Sleep(2 * time.Second)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		t.Fatalf("binflow exited while the downstream was down: %v\n%s", err, p.out.String())
+	default:
+	}
+	if !strings.Contains(p.out.String(), "downstream unreachable; retrying") {
+		t.Errorf("no retry logged while the downstream was down:\n%s", p.out.String())
+	}
+	testenv.StartServer(t, "downstream")
+	stopped = false
+	e.down = testenv.Downstream(t)
+	e.waitFor(30*time.Second, "initial checkpoints", func() bool {
+		var n int
+		_ = e.down.QueryRow("SELECT COUNT(*) FROM `" + e.derived + "`.binflow_checkpoints").Scan(&n)
+		return n == 3
+	})
+	e.load(20, 10, 10)
+	e.caughtUp(60 * time.Second)
+	e.verify()
 }

@@ -117,7 +117,7 @@ format = "json"
 
 [[flows]]
 name = "orders_copy"
-tables = ["%[10]s.orders"]
+tables = ["%[11]s.orders"]
   [[flows.functions]]
   kind = "project"
   columns = ["id", "customer_id", "amount", "status", "created_at"]
@@ -128,7 +128,7 @@ tables = ["%[10]s.orders"]
 
 [[flows]]
 name = "customer_totals"
-tables = ["%[10]s.orders"]
+tables = ["%[11]s.orders"]
   [[flows.functions]]
   kind = "aggregate"
   group_by = ["customer_id"]
@@ -142,7 +142,7 @@ tables = ["%[10]s.orders"]
 
 [[flows]]
 name = "big_orders"
-tables = ["%[10]s.orders"]
+tables = ["%[11]s.orders"]
   [[flows.functions]]
   kind = "go"
   name = "big_orders"
@@ -150,7 +150,7 @@ tables = ["%[10]s.orders"]
   kind = "sink"
   table = "big_orders"
   key = ["id"]
-%[11]s`, upHost, upPort, testenv.User, 2000+rand.Intn(1000), downHost, downPort, testenv.User, e.derived,
+%[12]s`, upHost, upPort, testenv.User, 2000+rand.Intn(1000), downHost, downPort, testenv.User, e.derived,
 		filepath.Join(repo, "migrations"), o.maxRows, e.shop, o.extraFlow)
 	e.configPath = filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(e.configPath, []byte(cfg), 0o600); err != nil {
@@ -308,6 +308,30 @@ func (e *env) upstreamPos() (string, uint64) {
 		e.t.Fatal(err)
 	}
 	return file, pos
+}
+
+// hasBinlog reports whether the upstream still has a binlog file.
+func (e *env) hasBinlog(file string) bool {
+	rows, err := e.up.Query("SHOW BINARY LOGS")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	for rows.Next() {
+		var name string
+		dest := []any{&name}
+		for len(dest) < len(cols) {
+			dest = append(dest, new(sql.RawBytes))
+		}
+		if err := rows.Scan(dest...); err != nil {
+			e.t.Fatal(err)
+		}
+		if name == file {
+			return true
+		}
+	}
+	return false
 }
 
 // caughtUp waits until every flow's checkpoint reaches the upstream's

@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,6 +27,7 @@ import (
 	"github.com/binflow/binflow/flow"
 	"github.com/binflow/binflow/functions"
 	"github.com/binflow/binflow/functions/sample"
+	"github.com/binflow/binflow/schema"
 )
 
 const usage = `usage: binflow <command> -c config.toml
@@ -166,7 +166,11 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 		return err
 	}
 	defer store.Close()
-	engine := flow.New(src, store, specs, flow.Options{
+	var startAt schema.Position
+	if file, pos, current, _ := config.ParseStart(cfg.Upstream.Start); !current {
+		startAt = schema.Position{File: file, Pos: max(pos, 4)}
+	}
+	engine := flow.New(src, store, specs, flow.Options{Start: startAt,
 		MaxRows: cfg.Batch.MaxRows, MaxDelay: cfg.Batch.MaxDelay.Duration, QueueTxns: cfg.Batch.QueueTxns,
 		RetryMax: cfg.Batch.RetryMax.Duration, Log: log,
 	})
@@ -260,5 +264,3 @@ func joinLines(lines []string) string {
 	}
 	return s
 }
-
-var _ = errors.New

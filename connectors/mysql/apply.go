@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/binflow/binflow/connectors"
@@ -24,6 +25,9 @@ type applyScratch struct {
 // committed before (for instance by an attempt whose COMMIT reply was lost)
 // and Apply writes nothing and returns nil.
 func (s *Store) Apply(ctx context.Context, b *connectors.Batch) error {
+	if b == nil {
+		return errors.New("mysql connector: apply batch: batch is nil")
+	}
 	if err := s.apply(ctx, b); err != nil {
 		return fmt.Errorf("mysql connector: apply batch for flow %s: %w", b.Checkpoint.Flow, err)
 	}

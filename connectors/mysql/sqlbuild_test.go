@@ -297,7 +297,7 @@ func TestCheckDeltaValues(t *testing.T) {
 	}
 }
 
-// benchmarkRows is a 1000-row chunk of an orders_copy-like table.
+// benchmarkShape is the upsert shape of orders_copy.
 func benchmarkShape(b *testing.B) *stmtShape {
 	b.Helper()
 	s, err := upsertShape("orders_copy", []string{"id"}, []string{"id", "customer_id", "amount", "status", "created_at"})

@@ -34,6 +34,14 @@ type Options struct {
 	TLS string
 	// MaxOpenConns bounds the connection pool; 0 means defaultMaxOpenConns.
 	MaxOpenConns int
+	// DriverLogger receives the driver's own messages (such as "closing bad
+	// idle connection"); nil discards them. Errors are returned, not logged.
+	DriverLogger Logger
+}
+
+// Logger is what the driver logs to; *log.Logger is one.
+type Logger interface {
+	Print(v ...any)
 }
 
 const (
@@ -87,6 +95,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	// 0 makes the driver read max_allowed_packet from the server, so that an
 	// oversized statement falls back to a prepared one instead of failing.
 	cfg.MaxAllowedPacket = 0
+	cfg.Logger = &mysql.NopLogger{}
+	if o.DriverLogger != nil {
+		cfg.Logger = o.DriverLogger
+	}
 	cfg.Params = map[string]string{
 		"time_zone": "'+00:00'",
 		// Strict mode turns silent truncation of a derived value into an

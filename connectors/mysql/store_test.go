@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -52,16 +51,9 @@ func openStore(t *testing.T, bare bool) *testStore {
 	return ts
 }
 
-func downstreamOptions(t *testing.T, database string) mysqlconn.Options {
+func downstreamOptions(t testing.TB, database string) mysqlconn.Options {
 	t.Helper()
-	host, portText, err := net.SplitHostPort(testenv.DownstreamAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := strconv.Atoi(portText)
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, port := testenv.DownstreamAddr()
 	return mysqlconn.Options{Host: host, Port: port, User: testenv.User, Password: testenv.Password, Database: database}
 }
 
@@ -501,6 +493,64 @@ func TestApplyIsIdempotentPerCheckpoint(t *testing.T) {
 	}
 }
 
+// TestConcurrentFlowsAddExactly runs flows in parallel, each adding to the
+// same rows, retrying retryable errors (deadlocks, lock waits) as the engine
+// does; every batch must count exactly once.
+func TestConcurrentFlowsAddExactly(t *testing.T) {
+	s := openStore(t, false)
+	const (
+		flows   = 4
+		batches = 40
+	)
+	errs := make(chan error, flows)
+	for f := range flows {
+		go func() {
+			flow := fmt.Sprintf("concurrent-%d", f)
+			for i := range batches {
+				b := &connectors.Batch{
+					Deltas: []connectors.Delta{{Table: "customer_totals", Key: []string{"customer_id"},
+						Columns: []string{"order_count", "total_amount"},
+						Rows:    [][]any{{int64(i % 3), int64(1), dec("0.10")}, {int64(100 + f), int64(1), dec("1.00")}}}},
+					Checkpoint: checkpoint(flow, uint32(i+1)),
+				}
+				for attempt := 1; ; attempt++ {
+					err := s.Apply(context.Background(), b)
+					if err == nil {
+						break
+					}
+					if !s.Retryable(err) || attempt == 20 {
+						errs <- err
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range flows {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var count int64
+	var total string
+	if err := s.DB().QueryRow("SELECT SUM(order_count), SUM(total_amount) FROM customer_totals WHERE customer_id < 3").Scan(&count, &total); err != nil {
+		t.Fatal(err)
+	}
+	if count != flows*batches || total != "16.00" {
+		t.Fatalf("shared rows count %d total %s, want %d and 16.00", count, total, flows*batches)
+	}
+	cps, err := s.Checkpoints(context.Background())
+	if err != nil || len(cps) != flows {
+		t.Fatalf("Checkpoints = %d, %v", len(cps), err)
+	}
+	for _, cp := range cps {
+		if cp.Pos.Pos != batches {
+			t.Errorf("flow %s at %d, want %d", cp.Flow, cp.Pos.Pos, batches)
+		}
+	}
+}
+
 func TestNotMigrated(t *testing.T) {
 	s := openStore(t, true)
 	ctx := context.Background()
@@ -650,7 +700,7 @@ func TestOpenWrongPassword(t *testing.T) {
 	if strings.Contains(msg, password) {
 		t.Errorf("error contains the password: %s", msg)
 	}
-	for _, w := range []string{testenv.DownstreamAddr(), strconv.Quote(o.User), "1045"} {
+	for _, w := range []string{testenv.HostPort(testenv.DownstreamName), strconv.Quote(o.User), "1045"} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("error %q does not contain %q", msg, w)
 		}
@@ -673,12 +723,6 @@ func TestOutageDownstreamStoppedMidBatch(t *testing.T) {
 		Upserts: []connectors.Upsert{{Table: "orders_copy", Key: []string{"id"}, Columns: columns,
 			Rows: [][]any{{int64(1), int64(1), dec("1.00"), "new", created}, {int64(2), int64(1), dec("2.00"), "new", created}}}},
 		Checkpoint: checkpoint("outage", 100),
-	})
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			testenv.StartServer(t, "downstream")
-		}
 	})
 
 	// Hold a lock on row 2 so that the batch stops inside its transaction.
@@ -704,7 +748,7 @@ func TestOutageDownstreamStoppedMidBatch(t *testing.T) {
 	waitForLockWait(t, s)
 
 	stopped := time.Now()
-	testenv.StopServer(t, "downstream")
+	testenv.StopServer(t, testenv.DownstreamName) // restarts it at the end should the test fail
 	var applyErr error
 	select {
 	case applyErr = <-applied:
@@ -723,8 +767,7 @@ func TestOutageDownstreamStoppedMidBatch(t *testing.T) {
 		t.Errorf("Apply with the server down: %v (retryable %v)", err, s.Retryable(err))
 	}
 
-	testenv.StartServer(t, "downstream")
-	restarted = true
+	testenv.StartServer(t, testenv.DownstreamName)
 	want := []string{`"1","1","1.00","new","2025-01-01T00:00:00Z"`, `"2","1","2.00","new","2025-01-01T00:00:00Z"`}
 	if got := s.dump("orders_copy"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after the outage orders_copy = %q, want the state before the batch %q", got, want)
@@ -761,4 +804,36 @@ func waitForLockWait(t *testing.T, s *testStore) {
 		time.Sleep(150 * time.Millisecond)
 	}
 	t.Fatal("the batch never waited for the row lock")
+}
+
+// BenchmarkApplyUpsert applies batches of 5000 orders_copy rows (the default
+// batch size) and reports rows per second.
+func BenchmarkApplyUpsert(b *testing.B) {
+	admin := testenv.Downstream(b)
+	name := testenv.FreshDatabase(b, admin, "connbench")
+	s, err := mysqlconn.Open(context.Background(), downstreamOptions(b, name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Migrate(context.Background(), migrationsDir); err != nil {
+		b.Fatal(err)
+	}
+	const rowsPerBatch = 5000
+	rows := make([][]any, rowsPerBatch)
+	created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range rows {
+		rows[i] = []any{int64(i), int64(i % 100), decimal.New(int64(i), -2), "paid", created}
+	}
+	batch := &connectors.Batch{Upserts: []connectors.Upsert{{Table: "orders_copy", Key: []string{"id"},
+		Columns: []string{"id", "customer_id", "amount", "status", "created_at"}, Rows: rows}}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		batch.Checkpoint = checkpoint("bench", uint32(i+1))
+		if err := s.Apply(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*rowsPerBatch)/b.Elapsed().Seconds(), "rows/s")
 }

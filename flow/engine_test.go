@@ -1,0 +1,222 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/rs/zerolog"
+
+	"github.com/binflow/binflow/config"
+	"github.com/binflow/binflow/connectors"
+	"github.com/binflow/binflow/functions"
+	"github.com/binflow/binflow/schema"
+)
+
+// fakeSource replays txns in order, then waits for ctx.
+type fakeSource struct {
+	txns     []*schema.Txn
+	serverID uint32
+	from     schema.Position
+}
+
+func (s *fakeSource) Stream(ctx context.Context, from schema.Position, h func(context.Context, *schema.Txn) error) error {
+	s.from = from
+	for _, t := range s.txns {
+		if t.End.Compare(from) <= 0 {
+			continue
+		}
+		if err := h(ctx, t); err != nil {
+			return err
+		}
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s *fakeSource) CurrentPosition(context.Context) (schema.Position, error) {
+	return schema.Position{File: "bin.000001", Pos: 4}, nil
+}
+func (s *fakeSource) Identity() (uint32, string) { return s.serverID, "" }
+
+// fakeStore records committed batches; failures says how many Apply calls
+// fail (retryably) before one succeeds.
+type fakeStore struct {
+	mu          sync.Mutex
+	checkpoints map[string]connectors.Checkpoint
+	batches     []*connectors.Batch
+	failures    int
+	permanent   bool
+	attempts    int
+}
+
+var errTransient = errors.New("connection refused")
+
+func (s *fakeStore) Apply(_ context.Context, b *connectors.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.attempts++
+	if s.failures > 0 {
+		s.failures--
+		if s.permanent {
+			return errors.New("table missing")
+		}
+		return errTransient
+	}
+	s.batches = append(s.batches, b)
+	s.checkpoints[b.Checkpoint.Flow] = b.Checkpoint
+	return nil
+}
+
+func (s *fakeStore) LoadCheckpoint(_ context.Context, flow string) (connectors.Checkpoint, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cp, ok := s.checkpoints[flow]
+	return cp, ok, nil
+}
+
+func (s *fakeStore) Retryable(err error) bool { return errors.Is(err, errTransient) }
+
+func (s *fakeStore) checkpoint(flow string) connectors.Checkpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checkpoints[flow]
+}
+
+var table = schema.NewTable("shop", "orders", []schema.Column{{Name: "id", Type: mysql.MYSQL_TYPE_LONGLONG}, {Name: "customer_id", Type: mysql.MYSQL_TYPE_LONGLONG}}, []int{0})
+
+func txn(pos uint32, ids ...int64) *schema.Txn {
+	t := &schema.Txn{End: schema.Position{File: "bin.000001", Pos: pos}, ServerID: 1}
+	for _, id := range ids {
+		t.Rows = append(t.Rows, schema.Row{Table: table, Op: schema.Insert, After: []any{id, int64(1)}})
+	}
+	return t
+}
+
+func countSpec(t *testing.T, name string) Spec {
+	chain, err := functions.Build(config.Flow{Name: name, Functions: []config.Function{
+		{Kind: "aggregate", GroupBy: []string{"customer_id"}, Aggregates: []config.Aggregate{{Column: "n", Func: "count"}}},
+		{Kind: "sink", Table: "t", Key: []string{"customer_id"}},
+	}}, functions.NewRegistry(), []string{"id", "customer_id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Spec{Name: name, Tables: []string{"shop.orders"}, Chain: chain}
+}
+
+func runUntil(t *testing.T, e *Engine, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("condition not reached; engine returned %v", <-done)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+func counted(b []*connectors.Batch) int64 {
+	var n int64
+	for _, x := range b {
+		for _, d := range x.Deltas {
+			for _, r := range d.Rows {
+				n += r[1].(int64)
+			}
+		}
+	}
+	return n
+}
+
+func TestEngineSkipsWhatEachFlowCommitted(t *testing.T) {
+	src := &fakeSource{serverID: 1, txns: []*schema.Txn{txn(100, 1), txn(200, 2, 3), txn(300, 4)}}
+	store := &fakeStore{checkpoints: map[string]connectors.Checkpoint{
+		"behind": {Flow: "behind", Pos: schema.Position{File: "bin.000001", Pos: 100}, ServerID: 1},
+		"ahead":  {Flow: "ahead", Pos: schema.Position{File: "bin.000001", Pos: 200}, ServerID: 1},
+	}}
+	e := New(src, store, []Spec{countSpec(t, "behind"), countSpec(t, "ahead")}, Options{MaxDelay: time.Millisecond, Log: zerolog.Nop()})
+	runUntil(t, e, func() bool {
+		return store.checkpoint("behind").Pos.Pos == 300 && store.checkpoint("ahead").Pos.Pos == 300
+	})
+	if src.from.Pos != 100 {
+		t.Errorf("reader started at %s, want the oldest checkpoint 100", src.from)
+	}
+	var behind, ahead []*connectors.Batch
+	for _, b := range store.batches {
+		if b.Checkpoint.Flow == "behind" {
+			behind = append(behind, b)
+		} else {
+			ahead = append(ahead, b)
+		}
+	}
+	if counted(behind) != 3 || counted(ahead) != 1 {
+		t.Errorf("rows applied: behind %d (want 3), ahead %d (want 1)", counted(behind), counted(ahead))
+	}
+}
+
+func TestEngineBatchesWholeTransactions(t *testing.T) {
+	big := make([]int64, 25)
+	for i := range big {
+		big[i] = int64(i)
+	}
+	src := &fakeSource{serverID: 1, txns: []*schema.Txn{txn(100, 1), txn(200, big...), txn(300, 2)}}
+	store := &fakeStore{checkpoints: map[string]connectors.Checkpoint{}}
+	e := New(src, store, []Spec{countSpec(t, "f")}, Options{MaxRows: 10, MaxDelay: time.Hour, Log: zerolog.Nop()})
+	runUntil(t, e, func() bool { return store.checkpoint("f").Pos.Pos == 200 })
+	// Batch 1: the initial checkpoint; batch 2: txn 100 + the 25-row txn 200
+	// in full, although max_rows is 10.
+	last := store.batches[len(store.batches)-1]
+	if last.Checkpoint.Pos.Pos != 200 || counted([]*connectors.Batch{last}) != 26 {
+		t.Errorf("last batch ends at %s with %d rows, want 200 with 26", last.Checkpoint.Pos, counted([]*connectors.Batch{last}))
+	}
+}
+
+func TestEngineRetriesWithoutMovingCheckpoint(t *testing.T) {
+	src := &fakeSource{serverID: 1, txns: []*schema.Txn{txn(100, 1, 2)}}
+	store := &fakeStore{checkpoints: map[string]connectors.Checkpoint{
+		"f": {Flow: "f", Pos: schema.Position{File: "bin.000001", Pos: 4}, ServerID: 1}}, failures: 3}
+	e := New(src, store, []Spec{countSpec(t, "f")}, Options{MaxDelay: time.Millisecond, RetryMin: time.Millisecond, Log: zerolog.Nop()})
+	runUntil(t, e, func() bool { return store.checkpoint("f").Pos.Pos == 100 })
+	if store.attempts != 4 || len(store.batches) != 1 || counted(store.batches) != 2 {
+		t.Errorf("attempts %d, batches %d, rows %d; want 4 attempts and the same batch applied once", store.attempts, len(store.batches), counted(store.batches))
+	}
+}
+
+func TestEngineStopsFlowOnPermanentError(t *testing.T) {
+	src := &fakeSource{serverID: 1, txns: []*schema.Txn{txn(100, 1)}}
+	store := &fakeStore{checkpoints: map[string]connectors.Checkpoint{
+		"f": {Flow: "f", Pos: schema.Position{File: "bin.000001", Pos: 4}, ServerID: 1}}, failures: 1, permanent: true}
+	e := New(src, store, []Spec{countSpec(t, "f")}, Options{MaxDelay: time.Millisecond, Log: zerolog.Nop()})
+	err := e.Run(context.Background())
+	if err == nil || store.checkpoint("f").Pos.Pos != 4 {
+		t.Fatalf("Run = %v, checkpoint %s; want an error and the checkpoint unmoved", err, store.checkpoint("f").Pos)
+	}
+	if want := "flow f: commit batch at bin.000001:100"; !contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+}
+
+func TestEngineRefusesCheckpointOfAnotherServer(t *testing.T) {
+	src := &fakeSource{serverID: 2}
+	store := &fakeStore{checkpoints: map[string]connectors.Checkpoint{
+		"f": {Flow: "f", Pos: schema.Position{File: "bin.000001", Pos: 4}, ServerID: 1}}}
+	e := New(src, store, []Spec{countSpec(t, "f")}, Options{Log: zerolog.Nop()})
+	err := e.Run(context.Background())
+	if err == nil || !contains(err.Error(), "server_id 1") {
+		t.Fatalf("Run = %v, want a refusal naming the other server", err)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
