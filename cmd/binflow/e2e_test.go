@@ -144,7 +144,9 @@ func TestTransactionLargerThanBatchIsNeverHalfApplied(t *testing.T) {
 func TestUpdatesMoveRowsBetweenGroupsAndDeletesEmptyGroups(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	p := e.start()
-	q := func(s string, args ...any) { e.exec(e.up, strings.ReplaceAll(s, "ORDERS", "`"+e.shop+"`.orders"), args...) }
+	q := func(s string, args ...any) {
+		e.exec(e.up, strings.ReplaceAll(s, "ORDERS", "`"+e.shop+"`.orders"), args...)
+	}
 	q("INSERT INTO ORDERS (id, customer_id, amount, status, created_at) VALUES (1, 1, 10.10, 'new', NOW()), (2, 1, 20.20, 'new', NOW()), (3, 2, 300.00, 'new', NOW()), (4, 3, 0.01, 'new', NOW())")
 	e.caughtUp(30 * time.Second)
 	e.verify()
