@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/binflow/binflow/schema"
 	"github.com/binflow/binflow/testenv"
 )
 
@@ -315,23 +317,51 @@ func TestCheckServerIDClash(t *testing.T) {
 		fmt.Sprintf("%d, the upstream's own @@server_id", upstreamID), "set server_id under [upstream]")
 }
 
-// TestCheckServerIDOfConnectedReplica runs only while a replica (testenv's,
-// say) is connected to the upstream.
+// TestCheckServerIDOfConnectedReplica connects a binlog reader with a
+// server_id and checks that Check warns about reusing it. A warning, not an
+// error: after kill -9 the dead binflow stays listed for a while, and the
+// upstream replaces a replica that registers with the same id.
 func TestCheckServerIDOfConnectedReplica(t *testing.T) {
 	db := testenv.Upstream(t)
 	ctx := checkTestContext(t)
-	replicas, err := checkConnectedReplicas(ctx, db, "mariadb")
+	o := testOptions()
+	o.ServerID = 4343
+	src, err := NewSource(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(replicas) == 0 {
-		t.Skip("no replica is connected to the upstream")
+	defer src.Close()
+	pos, err := src.CurrentPosition(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	problems, err := Check(ctx, db, "mariadb", replicas[0].serverID, nil)
+	streamCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- Stream(streamCtx, o, pos, func(context.Context, *schema.Txn) error { return nil }) }()
+	defer func() { cancel(); <-done }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		replicas, err := checkConnectedReplicas(ctx, db, "mariadb")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(replicas, func(r checkReplica) bool { return r.serverID == o.ServerID }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reader with server_id %d never showed among the upstream's replicas: %v", o.ServerID, replicas)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	problems, err := Check(ctx, db, "mariadb", o.ServerID, nil)
 	if err != nil {
 		t.Fatalf("Check: %v", err)
 	}
-	checkExpectProblem(t, problems, "upstream.server_id (config.toml)", "already used by a replica connected from", "set server_id")
+	if len(problems) != 1 || problems[0].Fatal || !strings.Contains(problems[0].Found, "already used by a replica connected from") ||
+		!strings.Contains(problems[0].Fix, "set server_id") {
+		t.Fatalf("problems = %v, want one warning about the server_id in use", problems)
+	}
 }
 
 func TestCheckUserWithOnlySelect(t *testing.T) {

@@ -49,6 +49,36 @@ type Handler func(ctx context.Context, txn *schema.Txn) error
 // ErrPurged reports that the requested binlog position is gone from the upstream.
 var ErrPurged = errors.New("binlog position no longer on the upstream")
 
+// StreamFromGTID reads the binlog after the transactions of a GTID set (in
+// the upstream's flavor), which works across servers of one replication
+// topology; after the first transaction it goes on like Stream.
+func StreamFromGTID(ctx context.Context, o Options, set string, h Handler) error {
+	gset, err := ParseGTIDSet(o.Flavor, set)
+	if err != nil {
+		return err
+	}
+	syncer := newSyncer(o)
+	streamer, err := syncer.StartSyncGTID(gset)
+	if err != nil {
+		syncer.Close()
+		return classify(err, schema.Position{File: "gtid " + set})
+	}
+	last, progressed, err := stream(ctx, streamer, schema.Position{}, h)
+	syncer.Close()
+	if err == nil || ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var fatal *fatalError
+	if errors.As(err, &fatal) {
+		return fatal.err
+	}
+	if !progressed {
+		return err
+	}
+	o.Log.Warn().Err(err).Str("position", last.String()).Msg("binlog stream interrupted; reconnecting by position")
+	return Stream(ctx, o, last, h)
+}
+
 // Stream reads the binlog from `from`, which must be a transaction boundary,
 // and hands every transaction to h until ctx is done (returning ctx.Err()) or
 // a non-recoverable error occurs. Connection drops are retried with backoff
@@ -112,6 +142,10 @@ func newSyncer(o Options) *replication.BinlogSyncer {
 		DisableRetrySync:     true,
 		MaxReconnectAttempts: 1,
 		Logger:               discardLogger,
+		// go-mysql buffers decoded events ahead of the handler; its default
+		// (10,240 events) can hold a whole backlog in memory. binflow's own
+		// per-flow queues provide the read-ahead, so keep this small.
+		EventCacheCount: 256,
 	})
 }
 
@@ -124,6 +158,11 @@ func streamOnce(ctx context.Context, o Options, from schema.Position, h Handler)
 	if err != nil {
 		return from, false, classify(err, from)
 	}
+	return stream(ctx, streamer, from, h)
+}
+
+// stream decodes events into transactions until an error.
+func stream(ctx context.Context, streamer *replication.BinlogStreamer, from schema.Position, h Handler) (schema.Position, bool, error) {
 	d := decoder{file: from.File, tables: make(map[uint64]*schema.Table)}
 	progressed := false
 	last := from

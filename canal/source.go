@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/binflow/binflow/schema"
@@ -104,6 +105,46 @@ func (s *Source) CurrentPosition(ctx context.Context) (schema.Position, error) {
 		return schema.Position{}, fmt.Errorf("SHOW MASTER STATUS: %w", err)
 	}
 	return schema.Position{File: file, Pos: pos}, rows.Err()
+}
+
+// GTIDSetAt returns the upstream's GTID set (all transactions up to and
+// including) at a binlog position, or "" when the server has no GTIDs or
+// cannot say. MariaDB computes it exactly (BINLOG_GTID_POS); MySQL has no
+// such function, so only the current position is answered (@@gtid_executed).
+func (s *Source) GTIDSetAt(ctx context.Context, pos schema.Position) (string, error) {
+	var set sql.NullString
+	var err error
+	if s.opts.Flavor == gomysql.MySQLFlavor {
+		cur, cerr := s.CurrentPosition(ctx)
+		if cerr != nil || cur != pos {
+			return "", cerr
+		}
+		err = s.db.QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_executed").Scan(&set)
+	} else {
+		err = s.db.QueryRowContext(ctx, "SELECT BINLOG_GTID_POS(?, ?)", pos.File, pos.Pos).Scan(&set)
+	}
+	if err != nil {
+		return "", fmt.Errorf("GTID set at %s: %w", pos, err)
+	}
+	return set.String, nil
+}
+
+// NewGTIDSet parses a GTID set in the upstream's flavor.
+func (s *Source) NewGTIDSet(set string) (schema.GTIDSet, error) {
+	return ParseGTIDSet(s.opts.Flavor, set)
+}
+
+// ParseGTIDSet parses a GTID set of a flavor ("mariadb" or "mysql"):
+// "0-1-42,1-2-7" on MariaDB, "uuid:1-42" on MySQL.
+func ParseGTIDSet(flavor, set string) (gomysql.GTIDSet, error) {
+	if flavor == "" {
+		flavor = gomysql.MariaDBFlavor
+	}
+	g, err := gomysql.ParseGTIDSet(flavor, set)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s GTID set %q: %w", flavor, set, err)
+	}
+	return g, nil
 }
 
 // TableColumns returns the columns of each table that exists upstream, in

@@ -35,11 +35,16 @@ type Source interface {
 	Stream(ctx context.Context, from schema.Position, h func(context.Context, *schema.Txn) error) error
 	CurrentPosition(ctx context.Context) (schema.Position, error)
 	Identity() (serverID uint32, serverUUID string)
+	// GTIDSetAt is the upstream's GTID set at a position ("" if unknown);
+	// NewGTIDSet parses one. Checkpoints carry the set so that a flow can
+	// later move to another server of the topology.
+	GTIDSetAt(ctx context.Context, pos schema.Position) (string, error)
+	NewGTIDSet(set string) (schema.GTIDSet, error)
 }
 
 // Options tune batching and retries.
 type Options struct {
-	MaxRows   int           // flush a batch once it holds this many row changes
+	MaxRows   int           // flush a batch once it holds this many output rows (keys or groups)
 	MaxDelay  time.Duration // and at the latest this long after its first transaction
 	QueueTxns int           // per-flow input queue length, in transactions
 	RetryMin  time.Duration // first wait after a failed downstream write
@@ -175,7 +180,11 @@ func (e *Engine) resume(ctx context.Context) (schema.Position, error) {
 					return start, fmt.Errorf("flow %s: read upstream position: %w", r.spec.Name, err)
 				}
 			}
-			cp = connectors.Checkpoint{Flow: r.spec.Name, Pos: pos, ServerID: serverID, ServerUUID: serverUUID}
+			gtids, err := e.src.GTIDSetAt(ctx, pos)
+			if err != nil {
+				return start, fmt.Errorf("flow %s: %w", r.spec.Name, err)
+			}
+			cp = connectors.Checkpoint{Flow: r.spec.Name, Pos: pos, GTID: gtids, ServerID: serverID, ServerUUID: serverUUID}
 			if err := r.commit(ctx, &connectors.Batch{Checkpoint: cp}); err != nil {
 				return start, fmt.Errorf("flow %s: write initial checkpoint: %w", r.spec.Name, err)
 			}
@@ -185,6 +194,9 @@ func (e *Engine) resume(ctx context.Context) (schema.Position, error) {
 		}
 		r.cp = cp
 		r.cp.ServerID, r.cp.ServerUUID = serverID, serverUUID
+		if r.gtids, err = e.src.NewGTIDSet(cp.GTID); err != nil {
+			return start, fmt.Errorf("flow %s: checkpoint GTID set: %w", r.spec.Name, err)
+		}
 		if start.IsZero() || cp.Pos.Compare(start) < 0 {
 			start = cp.Pos
 		}

@@ -3,8 +3,8 @@ package flow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
-
 	"sync"
 	"testing"
 	"time"
@@ -43,6 +43,12 @@ func (s *fakeSource) CurrentPosition(context.Context) (schema.Position, error) {
 	return schema.Position{File: "bin.000001", Pos: 4}, nil
 }
 func (s *fakeSource) Identity() (uint32, string) { return s.serverID, "" }
+func (s *fakeSource) GTIDSetAt(context.Context, schema.Position) (string, error) {
+	return "0-1-1", nil
+}
+func (s *fakeSource) NewGTIDSet(set string) (schema.GTIDSet, error) {
+	return mysql.ParseGTIDSet(mysql.MariaDBFlavor, set)
+}
 
 // fakeStore records committed batches; failures says how many Apply calls
 // fail (retryably) before one succeeds.
@@ -91,7 +97,7 @@ func (s *fakeStore) checkpoint(flow string) connectors.Checkpoint {
 var table = schema.NewTable("shop", "orders", []schema.Column{{Name: "id", Type: mysql.MYSQL_TYPE_LONGLONG}, {Name: "customer_id", Type: mysql.MYSQL_TYPE_LONGLONG}}, []int{0})
 
 func txn(pos uint32, ids ...int64) *schema.Txn {
-	t := &schema.Txn{End: schema.Position{File: "bin.000001", Pos: pos}, ServerID: 1}
+	t := &schema.Txn{End: schema.Position{File: "bin.000001", Pos: pos}, ServerID: 1, GTID: fmt.Sprintf("0-1-%d", pos)}
 	for _, id := range ids {
 		t.Rows = append(t.Rows, schema.Row{Table: table, Op: schema.Insert, After: []any{id, int64(1)}})
 	}
@@ -107,6 +113,25 @@ func countSpec(t *testing.T, name string) Spec {
 		t.Fatal(err)
 	}
 	return Spec{Name: name, Tables: []string{"shop.orders"}, Chain: chain}
+}
+
+// copySpec mirrors rows by id: one pending output row per distinct id.
+func copySpec(t *testing.T, name string) Spec {
+	chain, err := functions.Build(config.Flow{Name: name, Functions: []config.Function{
+		{Kind: "sink", Table: "t", Key: []string{"id"}},
+	}}, functions.NewRegistry(), []string{"id", "customer_id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Spec{Name: name, Tables: []string{"shop.orders"}, Chain: chain}
+}
+
+func upserted(b *connectors.Batch) int {
+	n := 0
+	for _, u := range b.Upserts {
+		n += len(u.Rows)
+	}
+	return n
 }
 
 func runUntil(t *testing.T, e *Engine, cond func() bool) {
@@ -150,6 +175,9 @@ func TestEngineSkipsWhatEachFlowCommitted(t *testing.T) {
 	runUntil(t, e, func() bool {
 		return store.checkpoint("behind").Pos.Pos == 300 && store.checkpoint("ahead").Pos.Pos == 300
 	})
+	if got := store.checkpoint("behind").GTID; got != "0-1-300" {
+		t.Errorf("checkpoint GTID set = %q, want 0-1-300", got)
+	}
 	if src.from.Pos != 100 {
 		t.Errorf("reader started at %s, want the oldest checkpoint 100", src.from)
 	}
@@ -173,13 +201,13 @@ func TestEngineBatchesWholeTransactions(t *testing.T) {
 	}
 	src := &fakeSource{serverID: 1, txns: []*schema.Txn{txn(100, 1), txn(200, big...), txn(300, 2)}}
 	store := &fakeStore{checkpoints: map[string]connectors.Checkpoint{}}
-	e := New(src, store, []Spec{countSpec(t, "f")}, Options{MaxRows: 10, MaxDelay: time.Hour, Log: zerolog.Nop()})
+	e := New(src, store, []Spec{copySpec(t, "f")}, Options{MaxRows: 10, MaxDelay: time.Hour, Log: zerolog.Nop()})
 	runUntil(t, e, func() bool { return store.checkpoint("f").Pos.Pos == 200 })
 	// Batch 1: the initial checkpoint; batch 2: txn 100 + the 25-row txn 200
-	// in full, although max_rows is 10.
+	// in full (ids 0..24 and 1: 25 keys), although max_rows is 10.
 	last := store.batches[len(store.batches)-1]
-	if last.Checkpoint.Pos.Pos != 200 || counted([]*connectors.Batch{last}) != 26 {
-		t.Errorf("last batch ends at %s with %d rows, want 200 with 26", last.Checkpoint.Pos, counted([]*connectors.Batch{last}))
+	if last.Checkpoint.Pos.Pos != 200 || upserted(last) != 25 {
+		t.Errorf("last batch ends at %s with %d rows, want 200 with 25", last.Checkpoint.Pos, upserted(last))
 	}
 }
 

@@ -24,6 +24,7 @@ type runner struct {
 	log     zerolog.Logger
 
 	cp      connectors.Checkpoint // last committed
+	gtids   schema.GTIDSet        // every transaction applied, including the open batch
 	pending connectors.Checkpoint // end of the last transaction in the open batch
 	rows    int                   // row changes in the open batch
 	txns    int
@@ -71,7 +72,11 @@ func (r *runner) run(ctx context.Context) error {
 			if err := r.take(txn); err != nil {
 				return err
 			}
-			if r.rows >= r.opts.MaxRows {
+			// The batch is bounded by what it will write (keys or groups
+			// held), not by what it read: an aggregate folds many input
+			// rows into few writes, and fewer, larger batches keep it near
+			// the binlog's read rate.
+			if r.spec.Chain.Pending() >= r.opts.MaxRows {
 				if err := r.flush(ctx); err != nil {
 					return err
 				}
@@ -108,7 +113,12 @@ func (r *runner) take(txn *schema.Txn) error {
 	if txn.Query != "" {
 		r.log.Info().Str("query", txn.Query).Str("position", txn.End.String()).Msg("statement in binlog")
 	}
-	r.pending = connectors.Checkpoint{Flow: r.spec.Name, Pos: txn.End, GTID: txn.GTID, CommitTime: txn.CommitTime,
+	if txn.GTID != "" {
+		if err := r.gtids.Update(txn.GTID); err != nil {
+			return fmt.Errorf("flow %s: GTID %q at %s: %w", r.spec.Name, txn.GTID, txn.End, err)
+		}
+	}
+	r.pending = connectors.Checkpoint{Flow: r.spec.Name, Pos: txn.End, CommitTime: txn.CommitTime,
 		ServerID: r.cp.ServerID, ServerUUID: r.cp.ServerUUID}
 	r.txns++
 	return nil
@@ -120,6 +130,7 @@ func (r *runner) flush(ctx context.Context) error {
 	if r.txns == 0 {
 		return nil
 	}
+	r.pending.GTID = r.gtids.String()
 	b := &connectors.Batch{Checkpoint: r.pending}
 	if err := r.spec.Chain.Flush(b); err != nil {
 		return fmt.Errorf("flow %s: build batch ending at %s: %w", r.spec.Name, r.pending.Pos, err)

@@ -31,6 +31,7 @@ type Aggregate struct {
 	groupBy  []string
 	aggs     []AggSpec
 	countCol string
+	countIdx int      // index of countCol in aggs
 	resolve  resolver // group-by columns then sum inputs
 	groups   map[string]*group
 	order    []string
@@ -47,11 +48,11 @@ type group struct {
 func NewAggregate(table string, groupBy []string, aggs []AggSpec) (*Aggregate, error) {
 	a := &Aggregate{table: table, groupBy: groupBy, aggs: aggs, groups: map[string]*group{}}
 	inputs := append([]string(nil), groupBy...)
-	for _, s := range aggs {
+	for i, s := range aggs {
 		switch s.Func {
 		case "count":
 			if a.countCol == "" {
-				a.countCol = s.Column
+				a.countCol, a.countIdx = s.Column, i
 			}
 		case "sum":
 			inputs = append(inputs, s.Of)
@@ -197,7 +198,10 @@ func (a *Aggregate) Flush(b *connectors.Batch) error {
 	for i, s := range a.aggs {
 		cols[i] = s.Column
 	}
-	d := connectors.Delta{Table: a.table, Key: a.groupBy, Columns: cols, DeleteWhenZero: a.countCol}
+	// Only a group whose count fell can have reached zero, so only those
+	// need the delete-when-zero check: growing groups skip that statement.
+	grew := connectors.Delta{Table: a.table, Key: a.groupBy, Columns: cols}
+	shrank := connectors.Delta{Table: a.table, Key: a.groupBy, Columns: cols, DeleteWhenZero: a.countCol}
 	for _, k := range a.order {
 		g := a.groups[k]
 		if allZero(g.deltas) {
@@ -211,10 +215,16 @@ func (a *Aggregate) Flush(b *connectors.Batch) error {
 			}
 			row = append(row, v)
 		}
-		d.Rows = append(d.Rows, row)
+		if g.deltas[a.countIdx].(int64) < 0 {
+			shrank.Rows = append(shrank.Rows, row)
+		} else {
+			grew.Rows = append(grew.Rows, row)
+		}
 	}
-	if len(d.Rows) > 0 {
-		b.Deltas = append(b.Deltas, d)
+	for _, d := range []connectors.Delta{grew, shrank} {
+		if len(d.Rows) > 0 {
+			b.Deltas = append(b.Deltas, d)
+		}
 	}
 	return nil
 }
@@ -241,6 +251,9 @@ func allZero(vals []any) bool {
 	}
 	return true
 }
+
+// Pending is the number of groups touched since the last Reset.
+func (a *Aggregate) Pending() int { return len(a.order) }
 
 // Reset forgets the flushed deltas.
 func (a *Aggregate) Reset() {

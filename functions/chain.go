@@ -27,6 +27,15 @@ func (c *Chain) Flush(b *connectors.Batch) error {
 	return nil
 }
 
+// Pending is the number of output rows the chain holds for the next flush.
+func (c *Chain) Pending() int {
+	n := 0
+	for _, a := range c.accs {
+		n += a.Pending()
+	}
+	return n
+}
+
 // Reset forgets accumulated state after a committed batch.
 func (c *Chain) Reset() {
 	for _, a := range c.accs {

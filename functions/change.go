@@ -66,6 +66,9 @@ type Accumulator interface {
 	Function
 	Flush(b *connectors.Batch) error
 	Reset()
+	// Pending is how many rows Flush would write now (distinct keys or
+	// groups): the size of the state held until the batch boundary.
+	Pending() int
 }
 
 // FromRow wraps an upstream row as a change whose layout is the table's.

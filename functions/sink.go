@@ -123,6 +123,9 @@ func (s *Sink) Flush(b *connectors.Batch) error {
 	return nil
 }
 
+// Pending is the number of keys touched since the last Reset.
+func (s *Sink) Pending() int { return len(s.order) }
+
 // Reset forgets the flushed state.
 func (s *Sink) Reset() {
 	clear(s.pending)

@@ -68,6 +68,14 @@ func (p Position) Compare(o Position) int {
 	return 0
 }
 
+// GTIDSet is a set of upstream transactions by GTID, in the upstream's
+// flavor (go-mysql's mysql.GTIDSet satisfies it).
+type GTIDSet interface {
+	// Update adds one GTID ("0-1-42" on MariaDB, "uuid:42" on MySQL).
+	Update(gtid string) error
+	String() string
+}
+
 // Row is one row change of one upstream table.
 //
 // Values in Before and After are, per column type:

@@ -28,6 +28,22 @@ func TestRestartResumesWithoutDuplicates(t *testing.T) {
 	rows := e.verify()
 	e.stop(p)
 
+	// Checkpoints carry the GTID set of everything applied, for moving to
+	// another server of the topology.
+	var want string
+	if err := e.up.QueryRow("SELECT @@GLOBAL.gtid_binlog_pos").Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"orders_copy", "customer_totals", "big_orders"} {
+		var got string
+		if err := e.down.QueryRow("SELECT gtid FROM `"+e.derived+"`.binflow_checkpoints WHERE flow = ?", f).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("flow %s checkpoint GTID set = %q, want the upstream's %q", f, got, want)
+		}
+	}
+
 	// A restart with nothing new must change nothing (no re-applied deltas).
 	p = e.start()
 	time.Sleep(500 * time.Millisecond)

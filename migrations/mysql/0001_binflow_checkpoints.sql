@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS binflow_checkpoints (
     flow         VARCHAR(191)    NOT NULL,
     binlog_file  VARCHAR(255)    NOT NULL,
     binlog_pos   BIGINT UNSIGNED NOT NULL,
-    gtid         VARCHAR(255)    NOT NULL DEFAULT '',
+    gtid         TEXT            NOT NULL, -- GTID set of everything applied; MySQL sets can be long
     server_id    INT UNSIGNED    NOT NULL,
     server_uuid  VARCHAR(64)     NOT NULL DEFAULT '',
     commit_time  DATETIME(6)     NULL,
