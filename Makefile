@@ -30,11 +30,14 @@ testenv-status:
 test: testenv-up vet
 	BINFLOW_REQUIRE_TESTENV=1 $(GO) test -count=1 -p 1 -timeout 20m ./...
 
-# Every package's benchmarks (the end-to-end ones live in bench/), each run
-# once; the replica is the native MariaDB reference.
+# The end-to-end benchmark (bench/: binflow vs go-mysql canal and a native
+# MariaDB replica on the same binlog, reported as ratios) runs once; the
+# in-process micro-benchmarks (decode, functions, SQL building) run with
+# go test's usual timing.
 bench: testenv-up
 	$(ENV_SH) start replica
-	BINFLOW_REQUIRE_TESTENV=1 $(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m ./...
+	BINFLOW_REQUIRE_TESTENV=1 $(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m ./bench
+	BINFLOW_REQUIRE_TESTENV=1 $(GO) test -run '^$$' -bench . -benchmem -timeout 30m $$($(GO) list ./... | grep -v /bench$$)
 
 # DEMO_SECONDS=N (default 60, 0 = until Ctrl-C); see testenv/demo.sh.
 demo: testenv-up build
