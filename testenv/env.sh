@@ -289,6 +289,15 @@ start_one() {
 		die "$name: process $pid is alive but does not answer; run: testenv/env.sh stop $name"
 	fi
 
+	local port
+	port="$(port_of "$name")"
+	if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+		die "$name: invalid port '$port'"
+	fi
+	if port_in_use "$port"; then
+		die "$name: port $port on 127.0.0.1 is already in use by another process (not this testenv's $name); stop it or choose another port with BINFLOW_$(echo "$name" | tr '[:lower:]' '[:upper:]')_PORT"
+	fi
+
 	write_cnf "$name"
 	init_datadir "$name"
 	rm -f "$(pidfile_of "$name")" "$(socket_of "$name")"
@@ -312,6 +321,11 @@ start_one() {
 	fi
 	create_users "$name"
 	log "$name: ready (pid $(pid_of "$name" || echo '?'), port $(port_of "$name"), socket $(socket_of "$name"))"
+}
+
+# port_in_use PORT: something accepts TCP connections on 127.0.0.1:PORT.
+port_in_use() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 # wait_ready NAME PID: wait until the server answers a ping. PID is the
