@@ -53,19 +53,31 @@ func binary(t *testing.T) string {
 // env is one test's world: upstream database with shop tables, downstream
 // database with migrated derived tables, a config file.
 type env struct {
-	t          *testing.T
-	up, down   *sql.DB
-	shop       string // upstream database
-	derived    string // downstream database
-	configPath string
-	rng        *rand.Rand
-	nextID     int64
+	t            *testing.T
+	up, down     *sql.DB
+	shop         string // upstream database
+	derived      string // downstream database
+	configPath   string
+	rng          *rand.Rand
+	nextID       int64
+	nextCustomer int64
 }
 
 type envOptions struct {
 	maxRows   int
 	extraFlow string // appended to the config
 }
+
+// customersDDL is a second source table with its own flow, so that the
+// workload spans several tables.
+const customersDDL = `CREATE TABLE %s.customers (
+  id BIGINT PRIMARY KEY AUTO_INCREMENT,
+  name VARCHAR(100) NOT NULL,
+  country CHAR(2) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`
+
+// flowCount is the number of flows of the test config.
+const flowCount = 4
 
 const ordersDDL = `CREATE TABLE %s.orders (
   id BIGINT PRIMARY KEY AUTO_INCREMENT,
@@ -86,6 +98,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.shop = testenv.FreshDatabase(t, e.up, "shop")
 	e.derived = testenv.FreshDatabase(t, e.down, "derived")
 	e.exec(e.up, fmt.Sprintf(ordersDDL, e.shop))
+	e.exec(e.up, fmt.Sprintf(customersDDL, e.shop))
 
 	upHost, upPort := testenv.UpstreamAddr()
 	downHost, downPort := testenv.DownstreamAddr()
@@ -150,6 +163,17 @@ tables = ["%[11]s.orders"]
   kind = "sink"
   table = "big_orders"
   key = ["id"]
+
+[[flows]]
+name = "customers_by_country"
+tables = ["%[11]s.customers"]
+  [[flows.functions]]
+  kind = "aggregate"
+  group_by = ["country"]
+  aggregates = [{ column = "customers", func = "count" }]
+  [[flows.functions]]
+  kind = "sink"
+  table = "customers_by_country"
 %[12]s`, upHost, upPort, testenv.User, 2000+rand.Intn(1000), downHost, downPort, testenv.User, e.derived,
 		filepath.Join(repo, "migrations"), o.maxRows, e.shop, o.extraFlow)
 	e.configPath = filepath.Join(t.TempDir(), "config.toml")
@@ -159,6 +183,7 @@ tables = ["%[11]s.orders"]
 	if out, err := e.command("migrate").CombinedOutput(); err != nil {
 		t.Fatalf("binflow migrate: %v\n%s", err, out)
 	}
+	e.exec(e.down, "CREATE TABLE `"+e.derived+"`.customers_by_country (country CHAR(2) PRIMARY KEY, customers BIGINT NOT NULL)")
 	return e
 }
 
@@ -243,7 +268,7 @@ func (e *env) start() *process {
 		}
 		var n int
 		_ = e.down.QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM `%s`.binflow_checkpoints", e.derived)).Scan(&n)
-		return n == 3
+		return n == flowCount
 	})
 	return p
 }
@@ -357,7 +382,7 @@ func (e *env) caughtUp(timeout time.Duration) {
 			}
 			n++
 		}
-		return n == 3
+		return n == flowCount
 	})
 }
 
@@ -408,6 +433,9 @@ func (e *env) verify() int {
 		{"big_orders",
 			"SELECT id, customer_id, amount, amount_band FROM `" + e.derived + "`.big_orders",
 			"SELECT id, customer_id, amount, CASE WHEN amount >= 500 THEN '500+' ELSE '100-499' END FROM `" + e.shop + "`.orders WHERE amount >= 100 AND status <> 'cancelled'"},
+		{"customers_by_country",
+			"SELECT country, customers FROM `" + e.derived + "`.customers_by_country",
+			"SELECT country, COUNT(*) FROM `" + e.shop + "`.customers GROUP BY country"},
 	}
 	total := 0
 	for _, c := range checks {
@@ -448,7 +476,10 @@ func diffRows(got, want []string) string {
 // Workload: random transactions of inserts, updates (some moving rows
 // between customers, some crossing the big-order threshold) and deletes.
 
-var statuses = []string{"new", "paid", "shipped", "cancelled"}
+var (
+	statuses  = []string{"new", "paid", "shipped", "cancelled"}
+	countries = []string{"FR", "DE", "JP", "BR", "US"}
+)
 
 func (e *env) randomAmount() string {
 	return fmt.Sprintf("%d.%02d", e.rng.Intn(700), e.rng.Intn(100))
@@ -464,8 +495,21 @@ func (e *env) writeTxn(ctx context.Context, n, customers int) error {
 	for i := 0; i < n; i++ {
 		var q string
 		var args []any
-		switch r := e.rng.Intn(10); {
-		case r < 6 || e.nextID < 10:
+		switch r := e.rng.Intn(12); {
+		case r == 10:
+			q = "INSERT INTO `" + e.shop + "`.customers (name, country) VALUES (?, ?)"
+			args = []any{fmt.Sprintf("c%d", e.rng.Intn(1000)), countries[e.rng.Intn(len(countries))]}
+			e.nextCustomer++
+		case r == 11 && e.nextCustomer > 0:
+			// Moves a customer between countries (groups), or deletes one.
+			if e.rng.Intn(3) == 0 {
+				q = "DELETE FROM `" + e.shop + "`.customers WHERE id = ?"
+				args = []any{e.rng.Int63n(e.nextCustomer) + 1}
+			} else {
+				q = "UPDATE `" + e.shop + "`.customers SET country = ? WHERE id = ?"
+				args = []any{countries[e.rng.Intn(len(countries))], e.rng.Int63n(e.nextCustomer) + 1}
+			}
+		case r < 6 || r >= 10 || e.nextID < 10:
 			q = "INSERT INTO `" + e.shop + "`.orders (customer_id, amount, status, note, created_at) VALUES (?, ?, ?, ?, ?)"
 			args = []any{e.rng.Intn(customers) + 1, e.randomAmount(), statuses[e.rng.Intn(len(statuses))], "n\u00e9 🎉", time.Now().UTC().Truncate(time.Microsecond)}
 			e.nextID++

@@ -175,6 +175,9 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 		return err
 	}
 	defer store.Close()
+	if err := checkSinkTables(ctx, cfg, store); err != nil {
+		return err
+	}
 	var startAt schema.Position
 	if file, pos, current, _ := config.ParseStart(cfg.Upstream.Start); !current {
 		startAt = schema.Position{File: file, Pos: max(pos, 4)}
@@ -188,6 +191,26 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 		log.Info().Msg("stopped")
 	}
 	return err
+}
+
+// checkSinkTables refuses to start when a derived table is missing or has
+// unique keys that would make upserts by the flow's key unsafe.
+func checkSinkTables(ctx context.Context, cfg *config.Config, store *mysqlconn.Store) error {
+	var problems []string
+	for i, f := range cfg.Flows {
+		for j, fn := range f.Functions {
+			if fn.Kind != "sink" {
+				continue
+			}
+			if err := store.CheckTable(ctx, fn.Table, fn.Key); err != nil {
+				problems = append(problems, fmt.Sprintf("flow %s: flows[%d].functions[%d]: %v", f.Name, i, j, err))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("derived tables not ready:\n  %s", joinLines(problems))
+	}
+	return nil
 }
 
 // openStore connects to the downstream, waiting with backoff while it is
