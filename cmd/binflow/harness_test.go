@@ -268,7 +268,7 @@ func (e *env) start() *process {
 		}
 		var n int
 		_ = e.down.QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM `%s`.binflow_checkpoints", e.derived)).Scan(&n)
-		return n == flowCount
+		return n >= flowCount
 	})
 	return p
 }
@@ -382,7 +382,7 @@ func (e *env) caughtUp(timeout time.Duration) {
 			}
 			n++
 		}
-		return n == flowCount
+		return n >= flowCount
 	})
 }
 
