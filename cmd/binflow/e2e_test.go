@@ -341,3 +341,45 @@ func TestDownstreamDownAtStartIsWaitedFor(t *testing.T) {
 	e.caughtUp(60 * time.Second)
 	e.verify()
 }
+
+func TestCheckpointOfAnotherUpstreamIsRefused(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	p := e.start()
+	e.load(3, 5, 5)
+	e.caughtUp(30 * time.Second)
+	e.stop(p)
+
+	// The same address now answers as another server.
+	var id int
+	if err := e.up.QueryRow("SELECT @@GLOBAL.server_id").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(e.up, "SET GLOBAL server_id = 77")
+	t.Cleanup(func() { e.exec(e.up, fmt.Sprintf("SET GLOBAL server_id = %d", id)) })
+	cmd := e.command("run")
+	timer := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
+	out, err := cmd.CombinedOutput()
+	timer.Stop()
+	if err == nil {
+		t.Fatalf("binflow resumed checkpoints of server_id %d on server_id 77:\n%s", id, out)
+	}
+	for _, want := range []string{fmt.Sprintf("server_id %d", id), "server_id 77", "refusing"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("refusal does not say %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestDerivedTableWithAnotherUniqueKeyIsRefused(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.exec(e.down, "ALTER TABLE `"+e.derived+"`.big_orders ADD UNIQUE KEY by_customer (customer_id)")
+	out, err := e.command("run").CombinedOutput()
+	if err == nil {
+		t.Fatalf("binflow ran with an unsafe derived table:\n%s", out)
+	}
+	for _, want := range []string{"flow big_orders", "unique key by_customer (customer_id)"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("error does not say %q:\n%s", want, out)
+		}
+	}
+}
