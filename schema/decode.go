@@ -63,6 +63,10 @@ func realType(tm *replication.TableMapEvent, i int) byte {
 
 // Decode converts one image as decoded by go-mysql (with UseDecimal and
 // ParseTime) into binflow's typed values, in place.
+//
+// It runs for every row, so a value that already has its binflow type
+// (BIGINT as int64, DECIMAL, VARCHAR, UTC DATETIME: most columns) is left
+// in place rather than boxed again into a new interface, which allocates.
 func (t *Table) Decode(vals []any) error {
 	if len(vals) != len(t.Columns) {
 		return fmt.Errorf("table %s: row has %d values, schema has %d columns", t.FullName(), len(vals), len(t.Columns))
@@ -71,60 +75,86 @@ func (t *Table) Decode(vals []any) error {
 		if v == nil {
 			continue
 		}
-		tv, err := t.Columns[i].decode(v)
+		tv, ok, err := t.Columns[i].decode(v)
 		if err != nil {
 			return fmt.Errorf("table %s column %s: %w", t.FullName(), t.Columns[i].Name, err)
 		}
-		vals[i] = tv
+		if ok {
+			vals[i] = tv
+		}
 	}
 	return nil
 }
 
-func (c *Column) decode(v any) (any, error) {
+// smallInts holds the int64 values -128..1023, boxed once: go-mysql decodes
+// TINYINT..INT as int8..int32, and boxing their int64 form allocates for
+// every value outside 0..255.
+var smallInts = func() (b [1152]any) {
+	for i := range b {
+		b[i] = int64(i - 128)
+	}
+	return b
+}()
+
+// boxInt64 is any(v), without allocating for small values.
+func boxInt64(v int64) any {
+	if v >= -128 && v < 1024 {
+		return smallInts[v+128]
+	}
+	return v
+}
+
+// decode returns the binflow value of v and true, or false when v already
+// is that value.
+func (c *Column) decode(v any) (any, bool, error) {
 	switch x := v.(type) {
 	case int8:
-		return int64(x), nil
+		return boxInt64(int64(x)), true, nil
 	case int16:
-		return int64(x), nil
+		return boxInt64(int64(x)), true, nil
 	case int32:
-		return int64(x), nil
+		return boxInt64(int64(x)), true, nil
 	case int64:
 		switch c.Type {
 		case mysql.MYSQL_TYPE_ENUM:
-			return c.enumString(x)
+			s, err := c.enumString(x)
+			return s, err == nil, err
 		case mysql.MYSQL_TYPE_SET:
-			return c.setString(x), nil
+			return c.setString(x), true, nil
 		}
-		return x, nil
+		return nil, false, nil
 	case int:
-		return int64(x), nil
+		return boxInt64(int64(x)), true, nil
 	case uint8:
-		return uint64(x), nil
+		return uint64(x), true, nil
 	case uint16:
-		return uint64(x), nil
+		return uint64(x), true, nil
 	case uint32:
-		return uint64(x), nil
-	case uint64:
-		return x, nil
-	case float32, float64, decimal.Decimal:
-		return x, nil
+		return uint64(x), true, nil
+	case uint64, float32, float64, decimal.Decimal:
+		return nil, false, nil
 	case string:
 		if c.Type == mysql.MYSQL_TYPE_DATE || c.Type == mysql.MYSQL_TYPE_NEWDATE {
-			return parseDate(x), nil
+			return parseDate(x), true, nil
 		}
 		if !c.Character && (c.Type == mysql.MYSQL_TYPE_STRING || c.Type == mysql.MYSQL_TYPE_VARCHAR || c.Type == mysql.MYSQL_TYPE_VAR_STRING) {
-			return []byte(x), nil // BINARY / VARBINARY
+			return []byte(x), true, nil // BINARY / VARBINARY
 		}
-		return x, nil
+		return nil, false, nil
 	case []byte:
 		if c.Character || c.Type == mysql.MYSQL_TYPE_JSON {
-			return string(x), nil
+			return string(x), true, nil
 		}
-		return append([]byte(nil), x...), nil
+		return append([]byte(nil), x...), true, nil
 	case time.Time:
-		return x.UTC(), nil
+		// Identical (==, not Equal) to its UTC form: already UTC, without
+		// a monotonic reading, as go-mysql decodes DATETIME.
+		if u := x.UTC(); u != x {
+			return u, true, nil
+		}
+		return nil, false, nil
 	}
-	return nil, fmt.Errorf("unsupported decoded value of Go type %T for MySQL type %d", v, c.Type)
+	return nil, false, fmt.Errorf("unsupported decoded value of Go type %T for MySQL type %d", v, c.Type)
 }
 
 // parseDate turns "2006-01-02" into midnight UTC; zero or partial dates
