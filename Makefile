@@ -27,7 +27,9 @@ testenv-status:
 	$(ENV_SH) status
 
 # -p 1: the packages share the servers.
+# chromium: the status page test drives it headless.
 test: testenv-up vet
+	$(ENV_SH) install-chromium
 	BINFLOW_REQUIRE_TESTENV=1 $(GO) test -count=1 -p 1 -timeout 20m ./...
 
 # The end-to-end benchmark (bench/: binflow vs go-mysql canal and a native

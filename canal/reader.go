@@ -39,6 +39,8 @@ type Options struct {
 	// HeartbeatPeriod asks the upstream for heartbeats while idle, so a dead
 	// connection is noticed (default 5s).
 	HeartbeatPeriod time.Duration
+	// Progress, when set, counts the events read and records heartbeats.
+	Progress *ReadProgress
 }
 
 // Handler receives each complete upstream transaction in binlog order. It
@@ -63,7 +65,7 @@ func StreamFromGTID(ctx context.Context, o Options, set string, h Handler) error
 		syncer.Close()
 		return classify(err, schema.Position{File: "gtid " + set})
 	}
-	last, progressed, err := stream(ctx, streamer, schema.Position{}, h)
+	last, progressed, err := stream(ctx, streamer, schema.Position{}, h, o.Progress)
 	syncer.Close()
 	if err == nil || ctx.Err() != nil {
 		return ctx.Err()
@@ -158,11 +160,11 @@ func streamOnce(ctx context.Context, o Options, from schema.Position, h Handler)
 	if err != nil {
 		return from, false, classify(err, from)
 	}
-	return stream(ctx, streamer, from, h)
+	return stream(ctx, streamer, from, h, o.Progress)
 }
 
 // stream decodes events into transactions until an error.
-func stream(ctx context.Context, streamer *replication.BinlogStreamer, from schema.Position, h Handler) (schema.Position, bool, error) {
+func stream(ctx context.Context, streamer *replication.BinlogStreamer, from schema.Position, h Handler, progress *ReadProgress) (schema.Position, bool, error) {
 	d := decoder{file: from.File, tables: make(map[uint64]*schema.Table)}
 	progressed := false
 	last := from
@@ -171,6 +173,7 @@ func stream(ctx context.Context, streamer *replication.BinlogStreamer, from sche
 		if err != nil {
 			return last, progressed, classify(err, last)
 		}
+		progress.observe(ev)
 		txn, err := d.event(ev)
 		if err != nil {
 			return last, progressed, &fatalError{fmt.Errorf("binlog at %s:%d: %w", d.file, ev.Header.LogPos, err)}

@@ -3,6 +3,7 @@ package canal
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,22 +31,37 @@ func OpenDB(ctx context.Context, o Options) (*sql.DB, error) {
 	cfg.ParseTime, cfg.Loc = true, time.UTC
 	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
 	cfg.Timeout = 5 * time.Second
-	if o.TLS != nil {
-		cfg.TLS = o.TLS
-	}
-	db, err := sql.Open("mysql", cfg.FormatDSN())
+	// A *tls.Config cannot travel in a DSN string (FormatDSN drops it), so
+	// the connector is built from cfg directly.
+	cfg.TLS = o.TLS
+	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s as %s: %w", cfg.Addr, o.User, err)
 	}
+	db := sql.OpenDB(connector)
 	db.SetMaxOpenConns(4)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("upstream %s as %s: %w", cfg.Addr, o.User, err)
+		return nil, fmt.Errorf("upstream %s as %s: %w%s", cfg.Addr, o.User, err, tlsHint(err, o.TLS != nil))
 	}
 	return db, nil
 }
+
+// tlsHint adds to an access-denied error on a plaintext connection that the
+// account may require TLS: the server says no more than "Access denied" to
+// a user created with REQUIRE SSL who connects without it.
+func tlsHint(err error, tlsOn bool) string {
+	var me *mysql.MySQLError
+	if tlsOn || !errors.As(err, &me) || me.Number != erAccessDenied {
+		return ""
+	}
+	return ` (TLS is off: if this account REQUIREs SSL or X509, set tls in [upstream], e.g. tls = "required")`
+}
+
+// erAccessDenied is ER_ACCESS_DENIED_ERROR.
+const erAccessDenied = 1045
 
 // NewSource connects to the upstream and reads its identity.
 func NewSource(ctx context.Context, o Options) (*Source, error) {

@@ -17,6 +17,8 @@ type Config struct {
 	Downstream Downstream `toml:"downstream"`
 	Batch      Batch      `toml:"batch"`
 	Log        Log        `toml:"log"`
+	HTTP       HTTP       `toml:"http"`
+	Health     Health     `toml:"health"`
 	Flows      []Flow     `toml:"flows"`
 }
 
@@ -34,6 +36,12 @@ type Upstream struct {
 	// Start is where a flow without a checkpoint starts: "current" (the
 	// upstream's current position, default) or "file:pos" / "file".
 	Start string `toml:"start"`
+	// TLS of the SQL connection and the binlog stream; see TLS in tls.go.
+	TLSMode       string `toml:"tls"` // "disabled" (default), "required", "skip-verify", "custom"
+	TLSCA         string `toml:"tls_ca,omitempty"`
+	TLSCert       string `toml:"tls_cert,omitempty"`
+	TLSKey        string `toml:"tls_key,omitempty"`
+	TLSServerName string `toml:"tls_server_name,omitempty"`
 }
 
 // Downstream is the SQL store derived tables and checkpoints are written to.
@@ -47,6 +55,12 @@ type Downstream struct {
 	Database    string `toml:"database"` // required
 	// Migrations is the folder of migration files; default "migrations".
 	Migrations string `toml:"migrations"`
+	// TLS of the downstream connections; see TLS in tls.go.
+	TLSMode       string `toml:"tls"` // "disabled" (default), "required", "skip-verify", "custom"
+	TLSCA         string `toml:"tls_ca,omitempty"`
+	TLSCert       string `toml:"tls_cert,omitempty"`
+	TLSKey        string `toml:"tls_key,omitempty"`
+	TLSServerName string `toml:"tls_server_name,omitempty"`
 }
 
 // Batch bounds how much a flow applies per downstream transaction.
@@ -63,8 +77,25 @@ type Batch struct {
 
 // Log sets logging.
 type Log struct {
-	Level  string `toml:"level"`  // "debug", "info" (default), "warn", "error"
-	Format string `toml:"format"` // "json" (default) or "console"
+	Level string `toml:"level"` // "debug", "info" (default), "warn", "error"
+	// Format is "json", "console" (for humans) or "auto" (default):
+	// console when stderr is a terminal, json otherwise.
+	Format string `toml:"format"`
+}
+
+// HTTP is the monitoring endpoint of `binflow run`: /metrics, /healthz,
+// /readyz, /status and the status page.
+type HTTP struct {
+	// Listen is "host:port" to serve on; "" (default) serves nothing. Port 0
+	// picks a free port, logged at start.
+	Listen string `toml:"listen"`
+}
+
+// Health says when binflow counts as ready (/readyz).
+type Health struct {
+	// MaxLag is the largest lag of any flow, in time, at which binflow is
+	// still ready. Default 30s.
+	MaxLag Duration `toml:"max_lag"`
 }
 
 // Flow maps upstream tables to a chain of functions.
@@ -76,6 +107,7 @@ type Flow struct {
 
 // Function is one step of a flow. Kind selects which other keys apply:
 //
+//	filter:    expr (rows for which it is true pass; see functions.Filter)
 //	project:   columns (kept, in order), rename (old -> new)
 //	aggregate: group_by, aggregates
 //	go:        name (a function registered in Go code)
@@ -91,6 +123,7 @@ type Function struct {
 	Key        []string          `toml:"key,omitempty"`
 	Mode       string            `toml:"mode,omitempty"`
 	Params     map[string]string `toml:"params,omitempty"`
+	Expr       string            `toml:"expr,omitempty"`
 }
 
 // Aggregate is one output column of an aggregate function.

@@ -25,7 +25,9 @@ const (
 	DefaultQueueTxns         = 256
 	DefaultRetryMax          = "30s"
 	DefaultLogLevel          = "info"
-	DefaultLogFormat         = "json"
+	DefaultLogFormat         = LogFormatAuto
+	DefaultHTTPListen        = "" // serve nothing
+	DefaultMaxLag            = "30s"
 	DefaultSinkMode          = ModeUpsert
 )
 
@@ -54,6 +56,7 @@ func parse(file, text string, lookupEnv func(string) (string, bool)) (*Config, e
 	}
 	isSet := func(key string) bool { return d.defined[key] }
 	cfg.applyDefaults(isSet)
+	cfg.resolveTLSPaths()
 	cfg.resolvePasswords(d.p, isSet, lookupEnv)
 	// Validation problems about keys that failed to decode would only repeat
 	// the decoding problem (a string max_rows also "must be positive").
@@ -167,11 +170,13 @@ func (c *Config) applyDefaults(isSet func(key string) bool) {
 		c.Upstream.ServerID = DefaultServerID
 	}
 	setString("upstream.start", &c.Upstream.Start, DefaultStart)
+	setString("upstream.tls", &c.Upstream.TLSMode, DefaultTLS)
 
 	setString("downstream.driver", &c.Downstream.Driver, DefaultDriver)
 	setString("downstream.host", &c.Downstream.Host, DefaultHost)
 	setInt("downstream.port", &c.Downstream.Port, DefaultPort)
 	setString("downstream.migrations", &c.Downstream.Migrations, DefaultMigrations)
+	setString("downstream.tls", &c.Downstream.TLSMode, DefaultTLS)
 
 	setInt("batch.max_rows", &c.Batch.MaxRows, DefaultMaxRows)
 	setDuration("batch.max_delay", &c.Batch.MaxDelay, DefaultMaxDelay)
@@ -180,6 +185,9 @@ func (c *Config) applyDefaults(isSet func(key string) bool) {
 
 	setString("log.level", &c.Log.Level, DefaultLogLevel)
 	setString("log.format", &c.Log.Format, DefaultLogFormat)
+
+	setString("http.listen", &c.HTTP.Listen, DefaultHTTPListen)
+	setDuration("health.max_lag", &c.Health.MaxLag, DefaultMaxLag)
 
 	for i := range c.Flows {
 		functions := c.Flows[i].Functions

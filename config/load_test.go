@@ -38,14 +38,17 @@ func TestLoadValidExample(t *testing.T) {
 		Upstream: Upstream{
 			Flavor: "mariadb", Host: "127.0.0.1", Port: 3407, User: "binflow",
 			Password: "binflow-up-secret", PasswordEnv: "BINFLOW_UPSTREAM_PASSWORD",
-			ServerID: 1001, Start: "current",
+			ServerID: 1001, Start: "current", TLSMode: "disabled",
 		},
 		Downstream: Downstream{
 			Driver: "mysql", Host: "127.0.0.1", Port: 3408, User: "binflow",
 			Password: "binflow-down-secret", Database: "derived", Migrations: "migrations",
+			TLSMode: "disabled",
 		},
-		Batch: Batch{MaxRows: 2000, MaxDelay: ms(100), QueueTxns: 256, RetryMax: ms(30000)},
-		Log:   Log{Level: "debug", Format: "console"},
+		Batch:  Batch{MaxRows: 2000, MaxDelay: ms(100), QueueTxns: 256, RetryMax: ms(30000)},
+		Log:    Log{Level: "debug", Format: "console"},
+		HTTP:   HTTP{Listen: "127.0.0.1:9180"},
+		Health: Health{MaxLag: ms(45000)},
 		Flows: []Flow{
 			{
 				Name:   "orders_copy",
@@ -117,16 +120,20 @@ key = ["id"]
 		{"upstream.port", got.Upstream.Port, 3306},
 		{"upstream.server_id", got.Upstream.ServerID, uint32(1001)},
 		{"upstream.start", got.Upstream.Start, "current"},
+		{"upstream.tls", got.Upstream.TLSMode, "disabled"},
 		{"downstream.driver", got.Downstream.Driver, "mysql"},
 		{"downstream.host", got.Downstream.Host, "127.0.0.1"},
 		{"downstream.port", got.Downstream.Port, 3306},
 		{"downstream.migrations", got.Downstream.Migrations, "migrations"},
+		{"downstream.tls", got.Downstream.TLSMode, "disabled"},
 		{"batch.max_rows", got.Batch.MaxRows, 5000},
 		{"batch.max_delay", got.Batch.MaxDelay, ms(200)},
 		{"batch.queue_txns", got.Batch.QueueTxns, 256},
 		{"batch.retry_max", got.Batch.RetryMax, ms(30000)},
 		{"log.level", got.Log.Level, "info"},
-		{"log.format", got.Log.Format, "json"},
+		{"log.format", got.Log.Format, "auto"},
+		{"http.listen", got.HTTP.Listen, ""},
+		{"health.max_lag", got.Health.MaxLag, ms(30000)},
 		{"flows[0].functions[0].mode", got.Flows[0].Functions[0].Mode, "upsert"},
 	}
 	for _, c := range checks {
@@ -168,8 +175,8 @@ func assertDecoderAgrees(t *testing.T, text string) {
 // doc builds a config file from a minimal valid one, replacing the body of a
 // section where the case gives one. flows replaces every [[flows]] entry.
 type doc struct {
-	upstream, downstream, batch, log, flows string
-	raw                                     string // used as the whole file when set
+	upstream, downstream, batch, log, http, health, flows string
+	raw                                                   string // used as the whole file when set
 }
 
 const (
@@ -200,6 +207,8 @@ func (d doc) String() string {
 		"\n[downstream]\n" + or(d.downstream, minimalDownstream) +
 		"\n[batch]\n" + d.batch +
 		"\n[log]\n" + d.log +
+		"\n[http]\n" + d.http +
+		"\n[health]\n" + d.health +
 		"\n" + or(d.flows, minimalFlows)
 }
 
@@ -305,7 +314,23 @@ func TestLoadRejects(t *testing.T) {
 		{"unknown log level", doc{log: `level = "verbose"`}, nil,
 			[]string{f + `log.level: unknown level "verbose"; expected one of debug, info, warn, error`}},
 		{"unknown log format", doc{log: `format = "xml"`}, nil,
-			[]string{f + `log.format: unknown format "xml"; expected one of json, console`}},
+			[]string{f + `log.format: unknown format "xml"; expected one of json, console, auto`}},
+
+		// HTTP and health.
+		{"listen without a port", doc{http: "listen = \"127.0.0.1\""}, nil,
+			[]string{f + `http.listen: must be "host:port" such as "127.0.0.1:9180" (port 0 picks a free one), or "" to serve nothing, got "127.0.0.1"`}},
+		{"listen port out of range", doc{http: "listen = \":70000\""}, nil,
+			[]string{f + `http.listen: must be "host:port" such as "127.0.0.1:9180" (port 0 picks a free one), or "" to serve nothing, got ":70000"`}},
+		{"listen port not a number", doc{http: "listen = \"localhost:http\""}, nil,
+			[]string{f + `http.listen: must be "host:port" such as "127.0.0.1:9180" (port 0 picks a free one), or "" to serve nothing, got "localhost:http"`}},
+		{"listen as a number", doc{http: "listen = 9180"}, nil,
+			[]string{f + `http.listen: must be a string, got integer 9180`}},
+		{"listen on any address and a free port is fine", doc{http: "listen = \":0\""}, nil, nil},
+		{"empty listen disables", doc{http: "listen = \"\""}, nil, nil},
+		{"zero max_lag", doc{health: "max_lag = \"0s\""}, nil,
+			[]string{f + `health.max_lag: must be a positive duration such as "30s", got 0s`}},
+		{"unknown key in health", doc{health: "max_lagg = \"5s\""}, nil,
+			[]string{f + `health.max_lagg: unknown key; did you mean "max_lag"?`}},
 
 		// Flows.
 		{"no flows", doc{flows: "\n"}, nil,
@@ -347,10 +372,10 @@ func TestLoadRejects(t *testing.T) {
 			[]string{f + "flows[0].functions[0].kind: a sink must be the last function of a flow, but 1 more follow it"}},
 		{"unknown kind", doc{flows: flow("f", sink+fn("kind = \"agregate\"")+sink)}, nil, []string{
 			f + "flows[0].functions[0].kind: a sink must be the last function of a flow, but 2 more follow it",
-			f + `flows[0].functions[1].kind: unknown function kind "agregate"; expected one of project, aggregate, go, sink`,
+			f + `flows[0].functions[1].kind: unknown function kind "agregate"; expected one of filter, project, aggregate, go, sink`,
 		}},
 		{"kind missing", doc{flows: flow("f", fn(`name = "g"`)+sink)}, nil,
-			[]string{f + "flows[0].functions[0].kind: required; expected one of project, aggregate, go, sink"}},
+			[]string{f + "flows[0].functions[0].kind: required; expected one of filter, project, aggregate, go, sink"}},
 		{"keys that do not apply to the kind", doc{flows: flow("f",
 			fn("kind = \"project\"\ncolumns = [\"id\"]\nname = \"x\"")+
 				fn("kind = \"sink\"\ntable = \"t\"\nkey = [\"id\"]\ngroup_by = [\"id\"]\nparams = { a = \"b\" }"))}, nil, []string{

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"net"
 	"regexp"
 	"slices"
 	"strconv"
@@ -25,6 +26,7 @@ const (
 	KindAggregate = "aggregate"
 	KindGo        = "go"
 	KindSink      = "sink"
+	KindFilter    = "filter"
 )
 
 // Aggregate funcs.
@@ -36,17 +38,25 @@ const (
 // ModeUpsert is the sink mode that replaces rows by key.
 const ModeUpsert = "upsert"
 
+// Log formats.
+const (
+	LogFormatJSON    = "json"
+	LogFormatConsole = "console"
+	LogFormatAuto    = "auto" // console on a terminal, json otherwise
+)
+
 var (
 	flavors       = []string{FlavorMariaDB, FlavorMySQL}
 	drivers       = []string{"mysql"}
 	logLevels     = []string{"debug", "info", "warn", "error"}
-	logFormats    = []string{"json", "console"}
-	functionKinds = []string{KindProject, KindAggregate, KindGo, KindSink}
+	logFormats    = []string{LogFormatJSON, LogFormatConsole, LogFormatAuto}
+	functionKinds = []string{KindFilter, KindProject, KindAggregate, KindGo, KindSink}
 	sinkModes     = []string{ModeUpsert}
 
 	// functionKeys lists, per kind, the keys of a [[flows.functions]] entry
 	// that mean something for it; any other key set is a mistake.
 	functionKeys = map[string][]string{
+		KindFilter:    {"kind", "expr"},
 		KindProject:   {"kind", "columns", "rename"},
 		KindAggregate: {"kind", "group_by", "aggregates"},
 		KindGo:        {"kind", "name", "params"},
@@ -79,6 +89,8 @@ func (c *Config) validate(isSet func(key string) bool) Errors {
 	v.downstream(&c.Downstream)
 	v.batch(&c.Batch)
 	v.log(&c.Log)
+	v.http(&c.HTTP)
+	v.health(&c.Health)
 	v.flows(c.Flows)
 	return v.errs
 }
@@ -99,6 +111,7 @@ func (v *validator) upstream(u *Upstream) {
 	if _, _, _, err := ParseStart(u.Start); err != nil {
 		v.add("upstream.start", "%v", err)
 	}
+	v.tls("upstream", u.TLS())
 }
 
 func (v *validator) downstream(d *Downstream) {
@@ -112,6 +125,7 @@ func (v *validator) downstream(d *Downstream) {
 		}
 	}
 	v.required("downstream.migrations", d.Migrations, "the folder of migration files")
+	v.tls("downstream", d.TLS())
 }
 
 func (v *validator) batch(b *Batch) {
@@ -128,6 +142,22 @@ func (v *validator) batch(b *Batch) {
 func (v *validator) log(l *Log) {
 	v.oneOf("log.level", "level", l.Level, logLevels)
 	v.oneOf("log.format", "format", l.Format, logFormats)
+}
+
+func (v *validator) http(h *HTTP) {
+	if h.Listen == "" {
+		return
+	}
+	host, port, err := net.SplitHostPort(h.Listen)
+	if _, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || strings.ContainsAny(host, " \t\n/") {
+		v.add("http.listen", `must be "host:port" such as "127.0.0.1:9180" (port 0 picks a free one), or "" to serve nothing, got %q`, h.Listen)
+	}
+}
+
+func (v *validator) health(h *Health) {
+	if h.MaxLag.Duration <= 0 {
+		v.add("health.max_lag", `must be a positive duration such as "30s", got %s`, h.MaxLag.Duration)
+	}
 }
 
 func (v *validator) flows(flows []Flow) {
@@ -215,6 +245,8 @@ func (v *validator) functions(flow int, functions []Function) {
 		v.irrelevantKeys(fnKey, fn)
 
 		switch fn.Kind {
+		case KindFilter:
+			v.required(fnKey+".expr", fn.Expr, "an expression over the row's columns that is true for rows to keep")
 		case KindProject:
 			v.project(fnKey, fn)
 		case KindAggregate:

@@ -53,8 +53,10 @@ type Options struct {
 	// Start is where a flow without a checkpoint starts; zero means the
 	// upstream's current position.
 	Start schema.Position
-	// AfterCommit, when set, is called after each committed batch (tests, metrics).
+	// AfterCommit, when set, is called after each committed batch (tests).
 	AfterCommit func(flow string, cp connectors.Checkpoint, rows int)
+	// Observer, when set, is told of each committed batch (metrics).
+	Observer Observer
 }
 
 // Spec is one flow to run.
@@ -70,6 +72,15 @@ type Engine struct {
 	store Store
 	opts  Options
 	flows []*runner
+
+	// The reader's side, for Status.
+	readMu         sync.Mutex
+	streaming      bool
+	readPos        schema.Position
+	readCommitTime time.Time
+	readTxns       uint64
+	blockedOn      string
+	blockedSince   time.Time
 }
 
 // New builds an engine. Nothing runs until Run.
@@ -97,6 +108,7 @@ func New(src Source, store Store, specs []Spec, o Options) *Engine {
 		for _, t := range s.Tables {
 			r.tables[t] = true
 		}
+		r.stats.state, r.stats.stateSince = StateStarting, time.Now()
 		e.flows = append(e.flows, r)
 	}
 	return e
@@ -125,7 +137,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			if err := r.run(ctx); err != nil && ctx.Err() == nil {
 				r.fail(err)
 				failed <- struct{}{}
+				return
 			}
+			r.setState(StateStopped)
 		}()
 	}
 	// Stop reading once every flow has failed: nothing consumes the stream.
@@ -141,7 +155,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	}()
 
 	e.opts.Log.Info().Str("position", start.String()).Int("flows", len(e.flows)).Msg("streaming binlog")
+	e.readMu.Lock()
+	e.streaming, e.readPos = true, start
+	e.readMu.Unlock()
 	streamErr := e.src.Stream(ctx, start, e.route)
+	e.readMu.Lock()
+	e.streaming = false
+	e.readMu.Unlock()
 	cancel()
 	wg.Wait()
 
@@ -185,7 +205,7 @@ func (e *Engine) resume(ctx context.Context) (schema.Position, error) {
 				return start, fmt.Errorf("flow %s: %w", r.spec.Name, err)
 			}
 			cp = connectors.Checkpoint{Flow: r.spec.Name, Pos: pos, GTID: gtids, ServerID: serverID, ServerUUID: serverUUID}
-			if err := r.commit(ctx, &connectors.Batch{Checkpoint: cp}); err != nil {
+			if _, _, err := r.commit(ctx, &connectors.Batch{Checkpoint: cp}); err != nil {
 				return start, fmt.Errorf("flow %s: write initial checkpoint: %w", r.spec.Name, err)
 			}
 			r.log.Info().Str("position", pos.String()).Msg("new flow: no checkpoint, starting here")
@@ -194,6 +214,7 @@ func (e *Engine) resume(ctx context.Context) (schema.Position, error) {
 		}
 		r.cp = cp
 		r.cp.ServerID, r.cp.ServerUUID = serverID, serverUUID
+		r.published(r.cp, false)
 		if r.gtids, err = e.src.NewGTIDSet(cp.GTID); err != nil {
 			return start, fmt.Errorf("flow %s: checkpoint GTID set: %w", r.spec.Name, err)
 		}
@@ -214,10 +235,35 @@ func (e *Engine) route(ctx context.Context, txn *schema.Txn) error {
 		}
 		select {
 		case r.in <- txn:
+			continue
+		default:
+		}
+		e.blocked(r.spec.Name)
+		select {
+		case r.in <- txn:
 		case <-r.done:
 		case <-ctx.Done():
+			e.blocked("")
 			return ctx.Err()
 		}
+		e.blocked("")
 	}
+	// Recorded once every flow has it, so that a flow with an empty queue
+	// and ReadPos at the upstream's end has seen everything.
+	e.readMu.Lock()
+	e.readPos, e.readCommitTime = txn.End, txn.CommitTime
+	e.readTxns++
+	e.readMu.Unlock()
 	return nil
+}
+
+// blocked records that the reader waits for flow's queue ("" when it no
+// longer waits).
+func (e *Engine) blocked(flow string) {
+	e.readMu.Lock()
+	e.blockedOn = flow
+	if flow != "" {
+		e.blockedSince = time.Now()
+	}
+	e.readMu.Unlock()
 }

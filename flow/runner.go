@@ -3,6 +3,8 @@ package flow
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,13 +35,19 @@ type runner struct {
 	failure error
 	done    chan struct{}
 	once    sync.Once
+
+	stats flowStats // what Status reports
 }
 
 func (r *runner) fail(err error) {
 	r.mu.Lock()
 	r.failure = err
 	r.mu.Unlock()
-	r.log.Error().Err(err).Str("checkpoint", r.cp.Pos.String()).Msg("flow stopped")
+	r.stats.mu.Lock()
+	r.stats.lastError, r.stats.lastErrorTime = err.Error(), time.Now()
+	r.stats.mu.Unlock()
+	r.setState(StateFailed)
+	r.log.Error().Err(err).Str("state", string(StateFailed)).Str("checkpoint", r.cp.Pos.String()).Msg("flow stopped")
 }
 
 func (r *runner) err() error {
@@ -59,6 +67,7 @@ func (r *runner) stopped() bool {
 
 func (r *runner) run(ctx context.Context) error {
 	defer r.once.Do(func() { close(r.done) })
+	r.setState(StateRunning)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	timerOn := false
@@ -99,6 +108,7 @@ func (r *runner) take(txn *schema.Txn) error {
 	if txn.End.Compare(r.cp.Pos) <= 0 {
 		return nil
 	}
+	rowsBefore := r.rows
 	for i := range txn.Rows {
 		row := &txn.Rows[i]
 		if !r.tables[row.Table.FullName()] {
@@ -106,7 +116,9 @@ func (r *runner) take(txn *schema.Txn) error {
 		}
 		ch := functions.Change{Op: row.Op, Layout: r.layouts.Of(row.Table), Table: row.Table, Before: row.Before, After: row.After}
 		if err := r.spec.Chain.Process(&ch); err != nil {
-			return fmt.Errorf("flow %s: table %s, %s at binlog %s (gtid %q): %w", r.spec.Name, row.Table.FullName(), row.Op, txn.End, txn.GTID, err)
+			err = fmt.Errorf("flow %s: table %s, %s at binlog %s (gtid %q): %w", r.spec.Name, row.Table.FullName(), row.Op, txn.End, txn.GTID, err)
+			r.noteError(ErrorFunction, err)
+			return err
 		}
 		r.rows++
 	}
@@ -115,12 +127,17 @@ func (r *runner) take(txn *schema.Txn) error {
 	}
 	if txn.GTID != "" {
 		if err := r.gtids.Update(txn.GTID); err != nil {
-			return fmt.Errorf("flow %s: GTID %q at %s: %w", r.spec.Name, txn.GTID, txn.End, err)
+			err = fmt.Errorf("flow %s: GTID %q at %s: %w", r.spec.Name, txn.GTID, txn.End, err)
+			r.noteError(ErrorInternal, err)
+			return err
 		}
 	}
 	r.pending = connectors.Checkpoint{Flow: r.spec.Name, Pos: txn.End, CommitTime: txn.CommitTime,
 		ServerID: r.cp.ServerID, ServerUUID: r.cp.ServerUUID}
 	r.txns++
+	r.stats.txns.Add(1)
+	r.stats.rowsIn.Add(uint64(r.rows - rowsBefore))
+	r.pendingChanged(r.txns, txn.CommitTime)
 	return nil
 }
 
@@ -133,16 +150,28 @@ func (r *runner) flush(ctx context.Context) error {
 	r.pending.GTID = r.gtids.String()
 	b := &connectors.Batch{Checkpoint: r.pending}
 	if err := r.spec.Chain.Flush(b); err != nil {
-		return fmt.Errorf("flow %s: build batch ending at %s: %w", r.spec.Name, r.pending.Pos, err)
+		err = fmt.Errorf("flow %s: build batch ending at %s: %w", r.spec.Name, r.pending.Pos, err)
+		r.noteError(ErrorFunction, err)
+		return err
 	}
 	started := time.Now()
-	if err := r.commit(ctx, b); err != nil {
+	attempts, took, err := r.commit(ctx, b)
+	if err != nil {
 		return err
 	}
 	r.spec.Chain.Reset()
 	r.cp = r.pending
-	r.log.Debug().Str("position", r.cp.Pos.String()).Int("txns", r.txns).Int("rows_in", r.rows).Int("rows_out", b.Len()).
-		Dur("took", time.Since(started)).Msg("batch committed")
+	rowsOut := b.Len()
+	r.stats.batches.Add(1)
+	r.stats.rowsOut.Add(uint64(rowsOut))
+	r.published(r.cp, true)
+	r.pendingChanged(0, time.Time{})
+	r.log.Debug().Str("position", r.cp.Pos.String()).Int("txns", r.txns).Int("rows_in", r.rows).Int("rows_out", rowsOut).
+		Int("attempts", attempts).Dur("commit", took).Dur("took", time.Since(started)).Msg("batch committed")
+	if r.opts.Observer != nil {
+		r.opts.Observer.BatchCommitted(r.spec.Name, BatchStats{Txns: r.txns, RowsIn: r.rows, RowsOut: rowsOut,
+			Attempts: attempts, CommitTook: took, Checkpoint: r.cp})
+	}
 	if r.opts.AfterCommit != nil {
 		r.opts.AfterCommit(r.spec.Name, r.cp, r.rows)
 	}
@@ -150,29 +179,74 @@ func (r *runner) flush(ctx context.Context) error {
 	return nil
 }
 
-func (r *runner) commit(ctx context.Context, b *connectors.Batch) error {
+// commit applies a batch, retrying transient failures with backoff until
+// ctx ends. It returns how many attempts it took and how long the
+// successful one took.
+func (r *runner) commit(ctx context.Context, b *connectors.Batch) (int, time.Duration, error) {
 	wait := r.opts.RetryMin
+	var before State
 	for attempt := 1; ; attempt++ {
+		started := time.Now()
 		err := r.store.Apply(ctx, b)
 		if err == nil {
+			took := time.Since(started)
 			if attempt > 1 {
 				r.log.Info().Int("attempts", attempt).Str("position", b.Checkpoint.Pos.String()).Msg("downstream write succeeded after retries")
+				r.setState(before)
 			}
-			return nil
+			return attempt, took, nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err() // shutting down: the batch is read again after restart
+			return attempt, 0, ctx.Err() // shutting down: the batch is read again after restart
 		}
 		if !r.store.Retryable(err) {
-			return fmt.Errorf("flow %s: commit batch at %s: %w", r.spec.Name, b.Checkpoint.Pos, err)
+			err = fmt.Errorf("flow %s: commit batch at %s%s: %w", r.spec.Name, b.Checkpoint.Pos, toTables(b), err)
+			r.noteError(ErrorDownstream, err)
+			return attempt, 0, err
+		}
+		r.stats.retries.Add(1)
+		r.noteError(ErrorTransient, fmt.Errorf("flow %s: commit batch at %s%s (attempt %d, retrying): %w", r.spec.Name, b.Checkpoint.Pos, toTables(b), attempt, err))
+		if attempt == 1 {
+			before = r.setState(StateRetrying)
 		}
 		r.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Str("checkpoint", r.cp.Pos.String()).
+			Str("batch_end", b.Checkpoint.Pos.String()).Strs("tables", batchTables(b)).
 			Msg("downstream write failed; retrying, checkpoint not moved")
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return attempt, 0, ctx.Err()
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, r.opts.RetryMax)
 	}
+}
+
+// batchTables names the tables a batch writes (none for a batch that only
+// moves the checkpoint).
+func batchTables(b *connectors.Batch) []string {
+	var names []string
+	add := func(t string) {
+		if !slices.Contains(names, t) {
+			names = append(names, t)
+		}
+	}
+	for i := range b.Deletes {
+		add(b.Deletes[i].Table)
+	}
+	for i := range b.Upserts {
+		add(b.Upserts[i].Table)
+	}
+	for i := range b.Deltas {
+		add(b.Deltas[i].Table)
+	}
+	return names
+}
+
+// toTables is " to t1, t2" for error messages, "" without tables.
+func toTables(b *connectors.Batch) string {
+	names := batchTables(b)
+	if len(names) == 0 {
+		return ""
+	}
+	return " to " + strings.Join(names, ", ")
 }

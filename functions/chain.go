@@ -78,6 +78,12 @@ func Build(f config.Flow, reg *Registry, input []string) (*Chain, error) {
 		wrap := func(err error) error { return &StepError{Flow: f.Name, Index: i, Kind: fc.Kind, Err: err} }
 		var step Function
 		switch fc.Kind {
+		case "filter":
+			fl, err := NewFilter(fc.Expr, cols)
+			if err != nil {
+				return nil, wrap(err)
+			}
+			step = fl
 		case "project":
 			p, err := NewProject(fc.Columns, fc.Rename)
 			if err != nil {

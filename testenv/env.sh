@@ -15,9 +15,18 @@
 #   env.sh sql NAME [mariadb args ...]   mariadb client as root on NAME's socket
 #   env.sh replica-from FILE POS         point the replica at the upstream binlog
 #   env.sh env                           print export lines (ports, sockets)
+#   env.sh install-chromium              install Debian's chromium if missing (the status page test)
 #
 # Ports: BINFLOW_UPSTREAM_PORT (3407), BINFLOW_DOWNSTREAM_PORT (3408),
 # BINFLOW_REPLICA_PORT (3409). Ready timeout: BINFLOW_TESTENV_TIMEOUT (60 s).
+#
+# TLS: start generates, once per testenv directory, a test CA and a server
+# certificate for 127.0.0.1/localhost (plus a client certificate) with openssl
+# in .testenv/tls/, and runs upstream and downstream with ssl_ca/ssl_cert/
+# ssl_key: TLS is available, not required. The user binflow_tls (password
+# binflow, same privileges as binflow) is created there with REQUIRE SSL.
+# A running server whose my.cnf would now differ (say, from before TLS) or
+# that has no TLS (have_ssl != YES) is restarted once by start.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +35,8 @@ ALL_SERVERS=(upstream downstream replica)
 READY_TIMEOUT="${BINFLOW_TESTENV_TIMEOUT:-60}"
 USER_NAME=binflow
 USER_PASSWORD=binflow
+TLS_USER_NAME=binflow_tls
+TLS_DIR="$ROOT/tls"
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
 die() {
@@ -102,14 +113,19 @@ have_mariadb() {
 }
 
 cmd_install() {
+	local packages=()
 	if have_mariadb && [[ "${BINFLOW_TESTENV_FORCE_INSTALL:-}" != 1 ]]; then
 		log "MariaDB already installed ($(find_bin mariadbd mysqld))"
-		return 0
+	else
+		packages+=(mariadb-server mariadb-client)
 	fi
+	# openssl makes the servers' TLS certificates.
+	find_bin openssl >/dev/null || packages+=(openssl)
+	((${#packages[@]})) || return 0
 	if [[ "$(id -u)" != 0 ]]; then
-		die "MariaDB is not installed and installing it needs root: apt-get install mariadb-server mariadb-client"
+		die "${packages[*]} not installed and installing needs root: apt-get install ${packages[*]}"
 	fi
-	command -v apt-get >/dev/null 2>&1 || die "MariaDB is not installed and apt-get is not available"
+	command -v apt-get >/dev/null 2>&1 || die "${packages[*]} not installed and apt-get is not available"
 
 	# Keep the Debian package's own service from starting (it would take port
 	# 3306): a policy-rc.d that exits 101 makes invoke-rc.d refuse every start.
@@ -123,14 +139,14 @@ cmd_install() {
 	printf '#!/bin/sh\n# written by binflow testenv/env.sh during apt-get install\nexit 101\n' >"$policy"
 	chmod 755 "$policy"
 
-	log "installing MariaDB from Debian packages"
+	log "installing ${packages[*]} from Debian packages"
 	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-		mariadb-server mariadb-client
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"
 
 	restore_policy "$policy" "$backup"
 	trap - EXIT
 	have_mariadb || die "MariaDB packages installed but mariadbd/mariadb/mariadb-admin/mariadb-install-db not found"
+	find_bin openssl >/dev/null || die "openssl package installed but openssl not found"
 	log "MariaDB installed: $("$(find_bin mariadbd mysqld)" --version)"
 }
 
@@ -145,10 +161,12 @@ restore_policy() {
 
 # ---------------------------------------------------------------- config
 
+# write_cnf NAME [DEST [PORT]]: NAME's my.cnf, to DEST (default: its place)
+# with PORT (default: from the environment).
 write_cnf() {
-	local name="$1" dir port sock
+	local name="$1" dest="${2:-$(cnf_of "$1")}" dir port sock
 	dir="$(dir_of "$name")"
-	port="$(port_of "$name")"
+	port="${3:-$(port_of "$name")}"
 	sock="$(socket_of "$name")"
 	mkdir -p "$dir/data" "$dir/tmp" "$(dirname "$sock")"
 	{
@@ -175,6 +193,13 @@ write_cnf() {
 		echo "collation-server = utf8mb4_general_ci"
 		echo "default-time-zone = '+00:00'"
 		echo "relay_log = $dir/relay/relay-bin"
+		if serves_tls "$name"; then
+			# The fingerprint makes new certificates a config change.
+			echo "# tls certificate sha256 $(sha256sum <"$TLS_DIR/server-cert.pem" | cut -c1-16)"
+			echo "ssl_ca = $TLS_DIR/ca.pem"
+			echo "ssl_cert = $TLS_DIR/server-cert.pem"
+			echo "ssl_key = $TLS_DIR/server-key.pem"
+		fi
 		case "$name" in
 		upstream)
 			echo "log_bin = $dir/binlog/mysql-bin"
@@ -202,12 +227,101 @@ write_cnf() {
 		echo "socket = $sock"
 		echo "user = root"
 		echo "default-character-set = utf8mb4"
-	} >"$(cnf_of "$name").tmp"
-	mv -f "$(cnf_of "$name").tmp" "$(cnf_of "$name")"
+	} >"$dest.tmp"
+	mv -f "$dest.tmp" "$dest"
 	case "$name" in
 	upstream) mkdir -p "$dir/binlog" ;;
 	esac
 	mkdir -p "$dir/relay"
+}
+
+# ---------------------------------------------------------------- tls
+
+# serves_tls NAME: NAME runs with TLS available.
+serves_tls() {
+	case "$1" in
+	upstream | downstream) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+# ensure_tls generates the test CA, the servers' certificate (127.0.0.1 and
+# localhost) and a client certificate into $TLS_DIR, unless they are there.
+ensure_tls() {
+	local f missing=0
+	for f in ca.pem server-cert.pem server-key.pem client-cert.pem client-key.pem; do
+		[[ -s "$TLS_DIR/$f" ]] || missing=1
+	done
+	((missing)) || return 0
+	local openssl
+	openssl="$(find_bin openssl)" || die "openssl not found (it makes the servers' TLS certificates); run: testenv/env.sh install"
+	log "generating a test CA and TLS certificates in $TLS_DIR"
+	local tmp
+	tmp="$(mktemp -d "$ROOT/tls.tmp.XXXXXX")"
+	# && throughout: set -e does not apply inside an if condition.
+	if ! (
+		cd "$tmp" && umask 077 &&
+			"$openssl" req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "/CN=binflow testenv CA" \
+				-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+				-keyout ca-key.pem -out ca.pem &&
+			printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+				"extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >server.ext &&
+			"$openssl" req -newkey rsa:2048 -nodes -sha256 -subj "/CN=localhost" -keyout server-key.pem -out server.csr &&
+			"$openssl" x509 -req -sha256 -days 3650 -in server.csr -CA ca.pem -CAkey ca-key.pem -set_serial 2 \
+				-extfile server.ext -out server-cert.pem &&
+			printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+				"extendedKeyUsage=clientAuth" >client.ext &&
+			"$openssl" req -newkey rsa:2048 -nodes -sha256 -subj "/CN=$TLS_USER_NAME" -keyout client-key.pem -out client.csr &&
+			"$openssl" x509 -req -sha256 -days 3650 -in client.csr -CA ca.pem -CAkey ca-key.pem -set_serial 3 \
+				-extfile client.ext -out client-cert.pem &&
+			"$openssl" verify -CAfile ca.pem server-cert.pem client-cert.pem &&
+			rm -f ./*.csr ./*.ext &&
+			chmod 644 ca.pem server-cert.pem client-cert.pem
+	) >"$ROOT/tls-openssl.log" 2>&1; then
+		tail -n 20 "$ROOT/tls-openssl.log" >&2 || true
+		rm -rf "$tmp"
+		die "could not generate the TLS certificates (full log: $ROOT/tls-openssl.log)"
+	fi
+	rm -rf "$TLS_DIR"
+	mv "$tmp" "$TLS_DIR"
+}
+
+# have_ssl NAME prints the running server's have_ssl (YES, DISABLED, NO).
+have_ssl() {
+	client "$1" -N -B -e "SHOW GLOBAL VARIABLES LIKE 'have_ssl'" 2>/dev/null | cut -f2
+}
+
+# stale_config NAME: the running NAME must be restarted, because the my.cnf
+# this script writes now differs from the one it runs with (ignoring the OS
+# user line and keeping its port), or it should serve TLS and does not.
+stale_config() {
+	local name="$1" want same=0
+	want="$(mktemp "$(dir_of "$name")/my.cnf.want.XXXXXX")"
+	write_cnf "$name" "$want" "$(current_port "$name")"
+	if [[ -f "$(cnf_of "$name")" ]] && diff -q <(grep -v '^user = ' "$(cnf_of "$name")") <(grep -v '^user = ' "$want") >/dev/null; then
+		same=1
+	fi
+	rm -f "$want"
+	if ((!same)); then
+		log "$name: its my.cnf has changed since it started; restarting it to apply"
+		return 0
+	fi
+	if serves_tls "$name" && [[ "$(have_ssl "$name")" != YES ]]; then
+		log "$name: running without TLS (have_ssl is not YES); restarting it"
+		return 0
+	fi
+	return 1
+}
+
+# check_tls NAME: a freshly started NAME must have TLS.
+check_tls() {
+	local name="$1" state
+	serves_tls "$name" || return 0
+	state="$(have_ssl "$name")"
+	[[ "$state" == YES ]] && return 0
+	log "$name: TLS did not come up (have_ssl = ${state:-unknown}); error log tail:"
+	grep -i -E 'ssl|tls' "$(errlog_of "$name")" 2>/dev/null | tail -n 10 >&2 || true
+	die "$name: TLS is not available with $TLS_DIR; delete that folder to regenerate the certificates, then start again"
 }
 
 # ---------------------------------------------------------------- processes
@@ -268,6 +382,13 @@ create_users() {
 		sqltext+="ALTER USER $u IDENTIFIED BY '$USER_PASSWORD';"
 		sqltext+="GRANT ALL PRIVILEGES ON *.* TO $u WITH GRANT OPTION;"
 	done
+	if serves_tls "$name"; then
+		for u in "'$TLS_USER_NAME'@'127.0.0.1'" "'$TLS_USER_NAME'@'localhost'"; do
+			sqltext+="CREATE USER IF NOT EXISTS $u IDENTIFIED BY '$USER_PASSWORD' REQUIRE SSL;"
+			sqltext+="ALTER USER $u IDENTIFIED BY '$USER_PASSWORD' REQUIRE SSL;"
+			sqltext+="GRANT ALL PRIVILEGES ON *.* TO $u WITH GRANT OPTION;"
+		done
+	fi
 	sqltext+="FLUSH PRIVILEGES;"
 	client "$name" -e "$sqltext" || die "$name: could not create user $USER_NAME"
 }
@@ -275,18 +396,16 @@ create_users() {
 start_one() {
 	local name="$1" pid
 	if pid="$(pid_of "$name")"; then
-		if ping_server "$name"; then
+		# Alive but not answering: it may still be starting up.
+		if ! ping_server "$name" && ! wait_ready "$name" "$pid"; then
+			die "$name: process $pid is alive but does not answer; run: testenv/env.sh stop $name"
+		fi
+		if ! stale_config "$name"; then
 			log "$name: already running (pid $pid, port $(current_port "$name"))"
 			create_users "$name"
 			return 0
 		fi
-		# Alive but not answering: it may still be starting up.
-		if wait_ready "$name" "$pid"; then
-			log "$name: running (pid $pid, port $(current_port "$name"))"
-			create_users "$name"
-			return 0
-		fi
-		die "$name: process $pid is alive but does not answer; run: testenv/env.sh stop $name"
+		stop_one "$name"
 	fi
 
 	local port
@@ -319,6 +438,7 @@ start_one() {
 		fi
 		exit 1
 	fi
+	check_tls "$name"
 	create_users "$name"
 	log "$name: ready (pid $(pid_of "$name" || echo '?'), port $(port_of "$name"), socket $(socket_of "$name"))"
 }
@@ -435,6 +555,9 @@ cmd_start() {
 	resolve_names upstream downstream -- "$@"
 	lock
 	local n
+	for n in "${NAMES[@]}"; do
+		if serves_tls "$n"; then ensure_tls; fi
+	done
 	for n in "${NAMES[@]}"; do start_one "$n"; done
 }
 
@@ -506,10 +629,30 @@ cmd_env() {
 	done
 	echo "export BINFLOW_TESTENV_USER=$USER_NAME"
 	echo "export BINFLOW_TESTENV_PASSWORD=$USER_PASSWORD"
+	echo "export BINFLOW_TESTENV_TLS_USER=$TLS_USER_NAME"
+	echo "export BINFLOW_TESTENV_TLS_DIR=$TLS_DIR"
 }
 
 usage() {
 	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+}
+
+# cmd_install_chromium installs Debian's chromium, which the status page
+# test drives headless; nothing when it is there.
+cmd_install_chromium() {
+	if [[ -x /usr/bin/chromium ]]; then
+		log "chromium already installed (/usr/bin/chromium)"
+		return 0
+	fi
+	if [[ "$(id -u)" != 0 ]]; then
+		die "chromium is not installed and installing it needs root: apt-get install chromium"
+	fi
+	command -v apt-get >/dev/null 2>&1 || die "chromium is not installed and apt-get is not available"
+	log "installing chromium from Debian packages"
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+	[[ -x /usr/bin/chromium ]] || die "chromium package installed but /usr/bin/chromium not found"
+	log "chromium installed: $(/usr/bin/chromium --version 2>/dev/null || echo '?')"
 }
 
 main() {
@@ -517,6 +660,7 @@ main() {
 	(($#)) && shift
 	case "$cmd" in
 	install) cmd_install "$@" ;;
+	install-chromium) cmd_install_chromium "$@" ;;
 	start) cmd_start "$@" ;;
 	stop) cmd_stop "$@" ;;
 	status) cmd_status "$@" ;;

@@ -9,7 +9,9 @@
 //     MariaDB replica for benchmarks (env.sh replica-from FILE POS).
 //
 // Every server has the user binflow/binflow with all privileges, reachable at
-// 127.0.0.1. Start them with `make testenv-up`. When a server is unreachable
+// 127.0.0.1. Upstream and downstream also offer TLS (certificates from a test
+// CA, see TLSDir) and have TLSUser, who must use it (OpenTLS). Start them
+// with `make testenv-up`. When a server is unreachable
 // the test is skipped, or fails when BINFLOW_REQUIRE_TESTENV=1 (as `make test`
 // sets), so that a broken environment never passes as a green run.
 //

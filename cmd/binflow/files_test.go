@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -19,4 +20,10 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// replaceShop puts the test's upstream database name where a config
+// fragment says SHOP.
+func replaceShop(config, shop string) string {
+	return strings.ReplaceAll(config, "SHOP.", shop+".")
 }

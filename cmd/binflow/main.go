@@ -5,6 +5,7 @@
 //	binflow run     -c config.toml   stream and keep derived tables current
 //	binflow check   -c config.toml   check the upstream and the config, print fixes
 //	binflow migrate -c config.toml   apply migrations/ to the downstream
+//	binflow status  -c config.toml   each flow's state, checkpoint and lag
 package main
 
 import (
@@ -37,6 +38,8 @@ commands:
   run       stream the upstream binlog through the configured flows
   check     check the upstream server and the config; print each problem with its fix
   migrate   apply the downstream migrations (derived tables, checkpoint table)
+  status    each flow's state, checkpoint and lag (also when binflow is not running);
+            --json prints it as JSON
 `
 
 // Exit codes.
@@ -70,6 +73,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("binflow "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "config.toml", "config file")
+	var asJSON *bool
+	if cmd == "status" {
+		asJSON = fs.Bool("json", false, "print the status as JSON")
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitConfig
 	}
@@ -79,7 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	switch cmd {
-	case "run", "check", "migrate":
+	case "run", "check", "migrate", "status":
 	default:
 		fmt.Fprintf(stderr, "binflow: unknown command %q\n%s", cmd, usage)
 		return exitConfig
@@ -100,6 +107,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = check(ctx, cfg, reg, stdout)
 	case "migrate":
 		err = migrate(ctx, cfg, stdout)
+	case "status":
+		err = showStatus(ctx, cfg, stdout, *asJSON)
 	}
 	if err != nil {
 		log.Error().Err(err).Msg(cmd + " failed")
@@ -114,7 +123,8 @@ func newLogger(c config.Log, w io.Writer) zerolog.Logger {
 	if err != nil {
 		level = zerolog.InfoLevel
 	}
-	if c.Format == "console" || (c.Format == "" && isTerminal(w)) {
+	auto := c.Format == config.LogFormatAuto || c.Format == ""
+	if c.Format == config.LogFormatConsole || (auto && isTerminal(w)) {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
@@ -128,12 +138,13 @@ func isTerminal(w io.Writer) bool {
 func upstreamOptions(cfg *config.Config, log zerolog.Logger) canal.Options {
 	u := cfg.Upstream
 	return canal.Options{Flavor: u.Flavor, Host: u.Host, Port: u.Port, User: u.User, Password: u.Password,
-		ServerID: u.ServerID, Log: log.With().Str("component", "canal").Logger()}
+		ServerID: u.ServerID, TLS: refuseOnError(cfg.UpstreamTLS()), Log: log.With().Str("component", "canal").Logger()}
 }
 
 func downstreamOptions(cfg *config.Config) mysqlconn.Options {
 	d := cfg.Downstream
-	return mysqlconn.Options{Host: d.Host, Port: d.Port, User: d.User, Password: d.Password, Database: d.Database}
+	return mysqlconn.Options{Host: d.Host, Port: d.Port, User: d.User, Password: d.Password, Database: d.Database,
+		TLS: refuseOnError(cfg.DownstreamTLS())}
 }
 
 func allTables(cfg *config.Config) []string {
@@ -146,7 +157,10 @@ func allTables(cfg *config.Config) []string {
 
 // runFlows streams until a signal (exit 0 at a batch boundary) or a failure.
 func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, log zerolog.Logger) error {
-	src, err := canal.NewSource(ctx, upstreamOptions(cfg, log))
+	progress := &canal.ReadProgress{}
+	upstream := upstreamOptions(cfg, log)
+	upstream.Progress, upstream.HeartbeatPeriod = progress, heartbeatPeriod
+	src, err := canal.NewSource(ctx, upstream)
 	if err != nil {
 		return err
 	}
@@ -170,6 +184,12 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 	if err != nil {
 		return err
 	}
+	obs, err := startObservability(ctx, cfg, src, progress, log)
+	if err != nil {
+		return err
+	}
+	defer obs.stop()
+	obs.monitor.SetPhase("connecting to the downstream")
 	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -184,9 +204,11 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 	}
 	engine := flow.New(src, store, specs, flow.Options{Start: startAt,
 		MaxRows: cfg.Batch.MaxRows, MaxDelay: cfg.Batch.MaxDelay.Duration, QueueTxns: cfg.Batch.QueueTxns,
-		RetryMax: cfg.Batch.RetryMax.Duration, Log: log,
+		RetryMax: cfg.Batch.RetryMax.Duration, Log: log, Observer: obs.monitor,
 	})
+	obs.monitor.Attach(engine)
 	err = engine.Run(ctx)
+	obs.monitor.Ended()
 	if err == nil {
 		log.Info().Msg("stopped")
 	}

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strconv"
@@ -73,9 +74,10 @@ func TestOpenErrors(t *testing.T) {
 			wantText: []string{"port 70000"},
 		},
 		{
-			name:     "unknown TLS config",
-			opts:     Options{Host: "127.0.0.1", Port: port, User: "alice", Password: password, Database: "d", TLS: "no-such-config"},
-			wantText: []string{"127.0.0.1:", "alice"},
+			name:      "TLS, nothing listening",
+			opts:      Options{Host: "127.0.0.1", Port: port, User: "alice", Password: password, Database: "d", TLS: &tls.Config{ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}},
+			wantText:  []string{"127.0.0.1:" + strconv.Itoa(port), `"alice"`, "connection refused"},
+			retryable: true,
 		},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ package mysql
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -28,10 +29,9 @@ type Options struct {
 	User     string
 	Password string
 	Database string
-	// TLS is the driver's tls parameter: "" or "false" for none, "true",
-	// "skip-verify", "preferred", or a name registered with
-	// mysql.RegisterTLSConfig.
-	TLS string
+	// TLS encrypts the connections when set (config.Config.DownstreamTLS
+	// builds it); nil connects in plaintext.
+	TLS *tls.Config
 	// MaxOpenConns bounds the connection pool; 0 means defaultMaxOpenConns.
 	MaxOpenConns int
 	// DriverLogger receives the driver's own messages (such as "closing bad
@@ -87,7 +87,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	cfg.User = o.User
 	cfg.Passwd = o.Password
 	cfg.DBName = o.Database
-	cfg.TLSConfig = o.TLS
+	cfg.TLS = o.TLS
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	cfg.InterpolateParams = true
@@ -123,7 +123,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		_ = db.Close()
-		return nil, fail(fmt.Errorf("ping: %w", err))
+		return nil, fail(fmt.Errorf("ping: %w%s", err, tlsHint(err, o.TLS != nil)))
 	}
 	var maxPacket int64
 	if err := db.QueryRowContext(pingCtx, "SELECT @@max_allowed_packet").Scan(&maxPacket); err != nil {
@@ -154,6 +154,20 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// tlsHint adds to an access-denied error on a plaintext connection that the
+// account may require TLS: the server says no more than "Access denied" to
+// a user created with REQUIRE SSL who connects without it.
+func tlsHint(err error, tlsOn bool) string {
+	var me *mysql.MySQLError
+	if tlsOn || !errors.As(err, &me) || me.Number != erAccessDenied {
+		return ""
+	}
+	return ` (TLS is off: if this account REQUIREs SSL or X509, set tls in [downstream], e.g. tls = "required")`
+}
+
+// erAccessDenied is ER_ACCESS_DENIED_ERROR.
+const erAccessDenied = 1045
 
 // redactedError hides a secret from an error's text while keeping the error
 // chain for errors.Is and errors.As.

@@ -1,0 +1,486 @@
+package main
+
+// End-to-end tests of what an operator sees: /metrics, /healthz, /readyz,
+// /status, `binflow status` (live and offline) and the retention warning,
+// against a real binflow on the testenv.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/binflow/binflow/config"
+	"github.com/binflow/binflow/status"
+	"github.com/binflow/binflow/testenv"
+)
+
+// observedEnv is a test env whose binflow serves HTTP on a free port.
+type observedEnv struct {
+	*env
+	url   string
+	flows []string // configured flow names
+}
+
+// shopPlaceholder stands for the env's upstream database in extra flows,
+// which are written before the database is named.
+const shopPlaceholder = "SHOP_DB"
+
+// newObservedEnv builds an env whose config adds [http] and [health] (and
+// extra, more [[flows]] over shopPlaceholder tables).
+func newObservedEnv(t *testing.T, maxLag time.Duration, extra string) *observedEnv {
+	t.Helper()
+	port := freePort(t)
+	e := newEnv(t, envOptions{extraFlow: fmt.Sprintf("\n[http]\nlisten = \"127.0.0.1:%d\"\n\n[health]\nmax_lag = %q\n%s", port, maxLag, extra)})
+	writeFile(t, e.configPath, strings.ReplaceAll(readFile(t, e.configPath), shopPlaceholder, e.shop))
+	t.Setenv("BINFLOW_TEST_UPSTREAM_PASSWORD", testenv.Password)
+	t.Setenv("BINFLOW_TEST_DOWNSTREAM_PASSWORD", testenv.Password)
+	cfg, err := config.Load(e.configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &observedEnv{env: e, url: "http://127.0.0.1:" + strconv.Itoa(port)}
+	for _, f := range cfg.Flows {
+		o.flows = append(o.flows, f.Name)
+	}
+	return o
+}
+
+// freePort is a TCP port nothing listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startServing runs binflow and waits until /readyz says ready.
+func (o *observedEnv) startServing() *process {
+	o.t.Helper()
+	p := &process{cmd: o.command("run"), out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		o.t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	o.t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if o.t.Failed() {
+			o.t.Logf("binflow output:\n%s", tail(p.out.String(), 6000))
+		}
+	})
+	o.waitFor(30*time.Second, "binflow to be ready", func() bool {
+		select {
+		case err := <-p.done:
+			p.done <- err
+			o.t.Fatalf("binflow exited at start: %v\n%s", err, p.out.String())
+		default:
+		}
+		code, _ := o.get("/readyz")
+		return code == http.StatusOK
+	})
+	return p
+}
+
+// get fetches a path; code 0 when nothing answers.
+func (o *observedEnv) get(path string) (int, string) {
+	o.t.Helper()
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(o.url + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		o.t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+func (o *observedEnv) report() status.Report {
+	o.t.Helper()
+	code, body := o.get("/status")
+	if code != http.StatusOK {
+		o.t.Fatalf("GET /status: %d %s", code, body)
+	}
+	var r status.Report
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		o.t.Fatalf("GET /status: %v\n%s", err, body)
+	}
+	return r
+}
+
+func flowIn(r status.Report, name string) status.Flow {
+	for _, f := range r.Flows {
+		if f.Name == name {
+			return f
+		}
+	}
+	return status.Flow{}
+}
+
+// binflowStatus runs `binflow status` and returns its output.
+func (o *observedEnv) binflowStatus(args ...string) string {
+	o.t.Helper()
+	out, err := o.command(append([]string{"status"}, args...)...).Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		o.t.Fatalf("binflow status %v: %v\n%s%s", args, err, out, stderr)
+	}
+	return string(out)
+}
+
+// metricLines are the lines of /metrics that start with one of prefixes.
+func (o *observedEnv) metricLines() string {
+	o.t.Helper()
+	code, body := o.get("/metrics")
+	if code != http.StatusOK {
+		o.t.Fatalf("GET /metrics: %d", code)
+	}
+	return body
+}
+
+func TestEndpointsShowAStoppedFlow(t *testing.T) {
+	// A flow whose derived table is dropped while binflow runs: its next
+	// batch fails in a way no retry can fix, and it stops alone.
+	o := newObservedEnv(t, 30*time.Second, fmt.Sprintf(`
+[[flows]]
+name = "doomed"
+tables = ["%s.orders"]
+  [[flows.functions]]
+  kind = "project"
+  columns = ["id", "amount"]
+  [[flows.functions]]
+  kind = "sink"
+  table = "doomed_copy"
+  key = ["id"]
+`, shopPlaceholder))
+	o.exec(o.down, "CREATE TABLE `"+o.derived+"`.doomed_copy (id BIGINT PRIMARY KEY, amount DECIMAL(12,2) NOT NULL)")
+	p := o.startServing()
+	o.load(10, 5, 5)
+	o.waitFor(30*time.Second, "every flow to catch up", func() bool {
+		r := o.report()
+		for _, f := range r.Flows {
+			if !f.CaughtUp {
+				return false
+			}
+		}
+		return r.Ready && flowIn(r, "orders_copy").RowsOut > 0
+	})
+
+	if code, body := o.get("/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	if code, body := o.get("/readyz"); code != 200 || strings.TrimSpace(body) != "ready" {
+		t.Errorf("/readyz: %d %q", code, body)
+	}
+	r := o.report()
+	if len(r.Flows) != len(o.flows) || r.Phase != "running" || r.Reader == nil || r.Upstream.Position.File == "" {
+		t.Errorf("/status: phase %q, %d flows (want %d), reader %+v, upstream %+v", r.Phase, len(r.Flows), len(o.flows), r.Reader, r.Upstream)
+	}
+	for _, name := range o.flows {
+		f := flowIn(r, name)
+		if f.State != "running" || !f.CaughtUp || f.LagSeconds != 0 || f.Checkpoint.Position.File == "" {
+			t.Errorf("/status flow %s: %+v", name, f)
+		}
+	}
+	if f := flowIn(r, "orders_copy"); f.RowsIn == 0 || f.RowsOut == 0 || f.Batches == 0 || f.Transactions == 0 {
+		t.Errorf("orders_copy counted nothing: %+v", f)
+	}
+	metrics := o.metricLines()
+	for _, want := range []string{
+		"binflow_ready 1",
+		`binflow_flow_state{flow="doomed",state="running"} 1`,
+		`binflow_flow_lag_seconds{flow="orders_copy"} 0`,
+		`binflow_flow_lag_bytes{flow="orders_copy"} 0`,
+		`binflow_flow_batch_commit_duration_seconds_bucket{flow="orders_copy",le="+Inf"}`,
+		`binflow_flow_queue_capacity_transactions{flow="big_orders"} 256`,
+		"binflow_reader_bytes_total ",
+		"binflow_upstream_binlog_files ",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if n := metricValue(t, metrics, `binflow_flow_rows_out_total{flow="orders_copy"}`); n <= 0 {
+		t.Errorf("binflow_flow_rows_out_total{orders_copy} = %v", n)
+	}
+	live := o.binflowStatus()
+	if !strings.Contains(live, "live from "+o.url) || !strings.Contains(live, "binflow: running, ready") {
+		t.Errorf("binflow status while running:\n%s", live)
+	}
+	for _, name := range o.flows {
+		if !strings.Contains(live, name) {
+			t.Errorf("binflow status does not list flow %s:\n%s", name, live)
+		}
+	}
+
+	o.exec(o.down, "DROP TABLE `"+o.derived+"`.doomed_copy")
+	o.insertOrders(3)
+	o.waitFor(30*time.Second, "/readyz to report the stopped flow", func() bool {
+		code, body := o.get("/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "flow doomed is failed")
+	})
+	_, body := o.get("/readyz")
+	if !strings.Contains(body, "doomed_copy") {
+		t.Errorf("/readyz does not say why doomed stopped:\n%s", body)
+	}
+	r = o.report()
+	doomed := flowIn(r, "doomed")
+	if r.Ready || doomed.State != "failed" || doomed.LastError == nil || doomed.LastError.Kind != "downstream" ||
+		!strings.Contains(doomed.LastError.Message, "doomed_copy") || !strings.Contains(doomed.LastError.Message, "flow doomed: commit batch at ") ||
+		doomed.LastError.Time.IsZero() || doomed.Errors["downstream"] != 1 {
+		t.Errorf("/status of the stopped flow: ready %v, %+v, last error %+v", r.Ready, doomed, doomed.LastError)
+	}
+	for _, name := range []string{"orders_copy", "customer_totals", "big_orders"} {
+		if f := flowIn(r, name); f.State != "running" {
+			t.Errorf("flow %s is %s: the other flows must go on", name, f.State)
+		}
+	}
+	metrics = o.metricLines()
+	for _, want := range []string{
+		"binflow_ready 0",
+		`binflow_flow_state{flow="doomed",state="failed"} 1`,
+		`binflow_flow_state{flow="doomed",state="running"} 0`,
+		`binflow_flow_errors_total{flow="doomed",kind="downstream"} 1`,
+		`binflow_flow_state{flow="orders_copy",state="running"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if code, _ := o.get("/healthz"); code != 200 {
+		t.Errorf("/healthz = %d: the process is alive", code)
+	}
+	live = o.binflowStatus()
+	if !strings.Contains(live, "not ready") || !strings.Contains(live, "flow doomed: last error (downstream") {
+		t.Errorf("binflow status does not show the failure:\n%s", live)
+	}
+	if !strings.Contains(p.out.String(), `"flow":"doomed"`) || !strings.Contains(p.out.String(), `"state":"failed"`) {
+		t.Errorf("the stop is not logged with the flow and its state")
+	}
+
+	// Without the service, `binflow status` reads the checkpoints.
+	o.kill9(p)
+	offline := o.binflowStatus()
+	if !strings.Contains(offline, "binflow: not running, not ready (offline") || !strings.Contains(offline, "does not answer at "+o.url) {
+		t.Errorf("binflow status without binflow:\n%s", offline)
+	}
+	var rep status.Report
+	if err := json.Unmarshal([]byte(o.binflowStatus("--json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Source != "offline" || len(rep.Flows) != len(o.flows) {
+		t.Errorf("binflow status --json offline: source %q, %d flows", rep.Source, len(rep.Flows))
+	}
+	for _, f := range rep.Flows {
+		if f.State != status.StateNotRunning || f.Checkpoint.Position.File == "" {
+			t.Errorf("offline flow %+v", f)
+		}
+	}
+	if f := flowIn(rep, "doomed"); f.CaughtUp || f.LagBytes == 0 {
+		t.Errorf("offline, the stopped flow must show as behind: %+v", f)
+	}
+}
+
+// insertOrders commits one upstream transaction inserting n orders.
+func (o *observedEnv) insertOrders(n int) {
+	o.t.Helper()
+	var b strings.Builder
+	b.WriteString("INSERT INTO `" + o.shop + "`.orders (customer_id, amount, status, created_at) VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(%d, 250.00, 'paid', NOW(6))", i%3+1)
+	}
+	o.exec(o.up, b.String())
+}
+
+func metricValue(t *testing.T, metrics, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(metrics, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(rest, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return v
+		}
+	}
+	t.Fatalf("/metrics has no %s", series)
+	return 0
+}
+
+func TestLagRisesWhileDownstreamIsDown(t *testing.T) {
+	const maxLag = 2 * time.Second
+	o := newObservedEnv(t, maxLag, "")
+	p := o.startServing()
+	o.load(10, 5, 5)
+	o.waitForCaughtUp(30 * time.Second)
+
+	testenv.StopServer(t, "downstream")
+	stopped := true
+	defer func() {
+		if stopped {
+			testenv.StartServer(t, "downstream")
+		}
+	}()
+	o.insertOrders(5)
+	var first status.Flow
+	var firstAt time.Time
+	o.waitFor(20*time.Second, "orders_copy to retry with a lag", func() bool {
+		first, firstAt = flowIn(o.report(), "orders_copy"), time.Now()
+		return first.State == "retrying" && first.LagSeconds > 0 && first.PendingTxns > 0
+	})
+	o.waitFor(20*time.Second, "/readyz to say the lag exceeds health.max_lag", func() bool {
+		code, body := o.get("/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "flow orders_copy is") &&
+			strings.Contains(body, "behind the upstream (health.max_lag is 2s)")
+	})
+	later := flowIn(o.report(), "orders_copy")
+	elapsed := time.Since(firstAt).Seconds()
+	if later.LagSeconds < first.LagSeconds+elapsed/2 || later.LagSeconds <= maxLag.Seconds() {
+		t.Errorf("lag went from %.2fs to %.2fs in %.2fs: it must rise with the outage", first.LagSeconds, later.LagSeconds, elapsed)
+	}
+	if later.Retries == 0 || later.Errors["transient"] == 0 || later.LastError == nil || later.LagBytes == 0 || later.CaughtUp {
+		t.Errorf("orders_copy during the outage: %+v", later)
+	}
+	metrics := o.metricLines()
+	if v := metricValue(t, metrics, `binflow_flow_lag_seconds{flow="orders_copy"}`); v <= maxLag.Seconds() {
+		t.Errorf("binflow_flow_lag_seconds{orders_copy} = %v during the outage", v)
+	}
+	if v := metricValue(t, metrics, `binflow_flow_retries_total{flow="orders_copy"}`); v == 0 {
+		t.Error("binflow_flow_retries_total{orders_copy} = 0 during the outage")
+	}
+	if !strings.Contains(metrics, `binflow_flow_state{flow="orders_copy",state="retrying"} 1`) || !strings.Contains(metrics, "binflow_ready 0") {
+		t.Error("/metrics does not show orders_copy retrying and binflow not ready")
+	}
+
+	testenv.StartServer(t, "downstream")
+	stopped = false
+	o.down = testenv.Downstream(t)
+	o.waitForCaughtUp(60 * time.Second)
+	o.verify()
+	if !strings.Contains(p.out.String(), `"state":"retrying","previous":"running"`) {
+		t.Error("the change to retrying is not logged")
+	}
+}
+
+// waitForCaughtUp waits until every flow has applied all the upstream has
+// and binflow is ready.
+func (o *observedEnv) waitForCaughtUp(timeout time.Duration) {
+	o.t.Helper()
+	o.waitFor(timeout, "every flow to catch up", func() bool {
+		r := o.report()
+		for _, f := range r.Flows {
+			if !f.CaughtUp {
+				return false
+			}
+		}
+		return r.Ready && len(r.Flows) == len(o.flows)
+	})
+}
+
+func TestStatusWarnsBeforeTheUpstreamPurgesACheckpoint(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	p := e.start()
+	e.load(5, 5, 5)
+	e.caughtUp(30 * time.Second)
+	e.stop(p)
+
+	files := binlogNames(t, e)
+	if len(files) < 2 {
+		e.exec(e.up, "FLUSH BINARY LOGS")
+		files = binlogNames(t, e)
+	}
+	oldest := files[0]
+	base, seq, _ := strings.Cut(oldest, ".")
+	n, err := strconv.Atoi(seq)
+	if err != nil || n == 0 {
+		t.Skipf("cannot name a binlog older than %s", oldest)
+	}
+	purged := fmt.Sprintf("%s.%0*d", base, len(seq), n-1)
+	// The checkpoints as they would stand had binflow been stopped long
+	// enough: one in the oldest binlog, one in a binlog already purged.
+	move := func(flow, file string) {
+		e.exec(e.down, "UPDATE `"+e.derived+"`.binflow_checkpoints SET binlog_file = ?, binlog_pos = 4 WHERE flow = ?", file, flow)
+	}
+	move("orders_copy", oldest)
+	move("big_orders", purged)
+
+	out, err := e.command("status").Output()
+	if err != nil {
+		t.Fatalf("binflow status: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, want := range []string{
+		"binflow: unknown, not ready (offline",
+		"[http] listen is not set",
+		"flow orders_copy: checkpoint " + oldest + ":4 is in " + oldest + ", the oldest binlog the upstream has: the next PURGE BINARY LOGS or binlog expiry removes it",
+		"flow big_orders: checkpoint " + purged + ":4 is in a binlog the upstream has purged (its oldest is " + oldest + ")",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("binflow status does not say %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "flow customer_totals: checkpoint") {
+		t.Errorf("binflow status warns about customer_totals, whose checkpoint is current:\n%s", text)
+	}
+	out, err = e.command("status", "--json").Output()
+	if err != nil {
+		t.Fatalf("binflow status --json: %v\n%s", err, out)
+	}
+	var r status.Report
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][2]bool{"orders_copy": {true, false}, "big_orders": {true, true}, "customer_totals": {false, false}} {
+		f := flowIn(r, name)
+		if f.Retention.AtRisk != want[0] || f.Retention.Purged != want[1] {
+			t.Errorf("flow %s retention %+v, want at risk %v, purged %v", name, f.Retention, want[0], want[1])
+		}
+	}
+	if f := flowIn(r, "big_orders"); f.LagBytesKnown {
+		t.Errorf("big_orders' lag in bytes cannot be known from a purged binlog: %+v", f)
+	}
+}
+
+func binlogNames(t *testing.T, e *env) []string {
+	t.Helper()
+	rows, err := e.up.Query("SHOW BINARY LOGS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var names []string
+	for rows.Next() {
+		var name string
+		dest := []any{&name}
+		for len(dest) < len(cols) {
+			dest = append(dest, new(any))
+		}
+		if err := rows.Scan(dest...); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	return names
+}

@@ -1,0 +1,440 @@
+package main
+
+// TLS end to end: the real binary against the testenv servers as
+// testenv.TLSUser, an account that REQUIREs SSL, so that every connection
+// that works (upstream SQL, binlog stream, downstream) is encrypted.
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	mrand "math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/binflow/binflow/testenv"
+)
+
+// tlsSide is the tls keys of [upstream] or [downstream] and who connects.
+type tlsSide struct {
+	user, password string
+	keys           map[string]string // tls, tls_ca, tls_cert, tls_key, tls_server_name
+}
+
+// tlsWorld is one TLS test's databases and config file.
+type tlsWorld struct {
+	t          *testing.T
+	up, down   *sql.DB // plaintext, as testenv.User, for set-up and checks
+	shop       string  // upstream database
+	derived    string  // downstream database
+	configPath string
+	password   map[string]string // environment variable -> password
+}
+
+const tlsOrdersDDL = "CREATE TABLE `%s`.orders (" +
+	"id BIGINT PRIMARY KEY AUTO_INCREMENT, customer_id BIGINT NOT NULL, amount DECIMAL(12,2) NOT NULL, " +
+	"status VARCHAR(20) NOT NULL, created_at DATETIME(6) NOT NULL) ENGINE=InnoDB"
+
+func newTLSWorld(t *testing.T, upstream, downstream tlsSide) *tlsWorld {
+	t.Helper()
+	w := &tlsWorld{t: t, up: testenv.Upstream(t), down: testenv.Downstream(t)}
+	w.shop = testenv.FreshDatabase(t, w.up, "tls_shop")
+	w.derived = testenv.FreshDatabase(t, w.down, "tls_derived")
+	if _, err := w.up.Exec(fmt.Sprintf(tlsOrdersDDL, w.shop)); err != nil {
+		t.Fatal(err)
+	}
+	w.password = map[string]string{
+		"BINFLOW_TLS_TEST_UPSTREAM_PASSWORD":   upstream.password,
+		"BINFLOW_TLS_TEST_DOWNSTREAM_PASSWORD": downstream.password,
+	}
+	upHost, upPort := testenv.UpstreamAddr()
+	downHost, downPort := testenv.DownstreamAddr()
+	text := fmt.Sprintf(`[upstream]
+host = %q
+port = %d
+user = %q
+password_env = "BINFLOW_TLS_TEST_UPSTREAM_PASSWORD"
+server_id = %d
+%s
+[downstream]
+host = %q
+port = %d
+user = %q
+password_env = "BINFLOW_TLS_TEST_DOWNSTREAM_PASSWORD"
+database = %q
+migrations = %q
+%s
+[batch]
+max_delay = "50ms"
+retry_max = "1s"
+
+[log]
+level = "debug"
+format = "json"
+
+[[flows]]
+name = "orders_copy"
+tables = ["%[12]s.orders"]
+  [[flows.functions]]
+  kind = "project"
+  columns = ["id", "customer_id", "amount", "status", "created_at"]
+  [[flows.functions]]
+  kind = "sink"
+  table = "orders_copy"
+  key = ["id"]
+
+[[flows]]
+name = "customer_totals"
+tables = ["%[12]s.orders"]
+  [[flows.functions]]
+  kind = "aggregate"
+  group_by = ["customer_id"]
+  aggregates = [
+    { column = "order_count", func = "count" },
+    { column = "total_amount", func = "sum", of = "amount" },
+  ]
+  [[flows.functions]]
+  kind = "sink"
+  table = "customer_totals"
+`, upHost, upPort, upstream.user, 5000+mrand.Intn(1000), tlsKeysText(upstream.keys),
+		downHost, downPort, downstream.user, w.derived, filepath.Join(repoRoot(t), "migrations"), tlsKeysText(downstream.keys),
+		w.shop)
+	w.configPath = filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(w.configPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func tlsKeysText(keys map[string]string) string {
+	var b strings.Builder
+	for _, k := range []string{"tls", "tls_ca", "tls_cert", "tls_key", "tls_server_name"} {
+		if v, ok := keys[k]; ok {
+			fmt.Fprintf(&b, "%s = %q\n", k, v)
+		}
+	}
+	return b.String()
+}
+
+func (w *tlsWorld) command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, binary(w.t), append(args, "-c", w.configPath)...)
+	cmd.Env = os.Environ()
+	for k, v := range w.password {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd
+}
+
+// runToEnd runs a binflow command that must end within timeout and returns
+// its output and exit code.
+func (w *tlsWorld) runToEnd(timeout time.Duration, args ...string) (string, int) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out, err := w.command(ctx, args...).CombinedOutput()
+	if ctx.Err() != nil {
+		w.t.Fatalf("binflow %s did not end within %s; output:\n%s", strings.Join(args, " "), timeout, tail(string(out), 4000))
+	}
+	code := 0
+	if exitErr, ok := err.(*exec.ExitError); ok {
+		code = exitErr.ExitCode()
+	} else if err != nil {
+		w.t.Fatalf("binflow %s: %v", strings.Join(args, " "), err)
+	}
+	return string(out), code
+}
+
+func (w *tlsWorld) waitFor(timeout time.Duration, what string, cond func() bool) {
+	w.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (w *tlsWorld) count(db *sql.DB, q string) int {
+	var n int
+	if err := db.QueryRow(q).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
+// custom is tls = "custom" against the testenv CA, as testenv.TLSUser.
+func customTLS(files testenv.TLSFiles, extra ...string) tlsSide {
+	keys := map[string]string{"tls": "custom", "tls_ca": files.CA}
+	for i := 0; i+1 < len(extra); i += 2 {
+		keys[extra[i]] = extra[i+1]
+	}
+	return tlsSide{user: testenv.TLSUser, password: testenv.Password, keys: keys}
+}
+
+// TestTLSEndToEnd: migrate and run with tls = "custom" on both ends (and a
+// client certificate downstream) as an account that REQUIREs SSL; rows
+// inserted upstream reach the derived tables, so the upstream SQL
+// connection, the binlog stream and the downstream connection all work
+// over TLS.
+func TestTLSEndToEnd(t *testing.T) {
+	files := testenv.TLSDir(t)
+	w := newTLSWorld(t, customTLS(files),
+		customTLS(files, "tls_cert", files.ClientCert, "tls_key", files.ClientKey, "tls_server_name", "localhost"))
+
+	if out, code := w.runToEnd(60*time.Second, "migrate"); code != 0 {
+		t.Fatalf("binflow migrate over TLS exited %d:\n%s", code, out)
+	}
+
+	out := &syncBuffer{}
+	cmd := w.command(context.Background(), "run")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	exited := false
+	t.Cleanup(func() {
+		if !exited {
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("binflow output:\n%s", tail(out.String(), 6000))
+		}
+	})
+	running := func() bool {
+		select {
+		case err := <-done:
+			exited = true
+			t.Fatalf("binflow run exited: %v\n%s", err, tail(out.String(), 4000))
+		default:
+		}
+		return true
+	}
+	w.waitFor(30*time.Second, "binflow to write its checkpoints", func() bool {
+		return running() && w.count(w.down, "SELECT COUNT(*) FROM `"+w.derived+"`.binflow_checkpoints") == 2
+	})
+
+	// The binlog stream is a connection of the REQUIRE SSL account.
+	w.waitFor(10*time.Second, "a Binlog Dump connection of "+testenv.TLSUser, func() bool {
+		return running() && w.count(w.up, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '"+testenv.TLSUser+"' AND COMMAND LIKE 'Binlog Dump%'") > 0
+	})
+
+	const rows, customers = 200, 7
+	for i := 0; i < rows; i += 20 {
+		tx, err := w.up.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := i; j < i+20; j++ {
+			if _, err := tx.Exec("INSERT INTO `"+w.shop+"`.orders (customer_id, amount, status, created_at) VALUES (?, ?, 'paid', ?)",
+				j%customers+1, fmt.Sprintf("%d.%02d", j, j%100), time.Now().UTC().Truncate(time.Microsecond)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.up.Exec("UPDATE `" + w.shop + "`.orders SET customer_id = 1 WHERE id <= 10"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.up.Exec("DELETE FROM `" + w.shop + "`.orders WHERE id > 190"); err != nil {
+		t.Fatal(err)
+	}
+	const wantRows = rows - 10
+	w.waitFor(60*time.Second, fmt.Sprintf("%d rows in orders_copy", wantRows), func() bool {
+		return running() && w.count(w.down, "SELECT COUNT(*) FROM `"+w.derived+"`.orders_copy") == wantRows &&
+			w.count(w.down, "SELECT COALESCE(SUM(order_count), 0) FROM `"+w.derived+"`.customer_totals") == wantRows
+	})
+	tlsSameRows(t, w.down, "SELECT id, customer_id, amount, status, created_at FROM `"+w.derived+"`.orders_copy",
+		w.up, "SELECT id, customer_id, amount, status, created_at FROM `"+w.shop+"`.orders")
+	tlsSameRows(t, w.down, "SELECT customer_id, order_count, total_amount FROM `"+w.derived+"`.customer_totals",
+		w.up, "SELECT customer_id, COUNT(*), CAST(SUM(amount) AS DECIMAL(30,2)) FROM `"+w.shop+"`.orders GROUP BY customer_id")
+
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		exited = true
+		if err != nil {
+			t.Fatalf("binflow did not exit cleanly on SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("binflow did not stop within 20s of SIGTERM")
+	}
+	if strings.Contains(out.String(), ":"+testenv.Password+"@") {
+		t.Errorf("output contains a DSN with the password")
+	}
+}
+
+// tlsSameRows compares two queries' rows as sorted text.
+func tlsSameRows(t *testing.T, gotDB *sql.DB, gotQuery string, wantDB *sql.DB, wantQuery string) {
+	t.Helper()
+	e := &env{t: t}
+	got, want := e.snapshot(gotDB, gotQuery), e.snapshot(wantDB, wantQuery)
+	if diff := diffRows(got, want); diff != "" {
+		t.Errorf("%s differs from %s (%d rows, want %d):\n%s", gotQuery, wantQuery, len(got), len(want), diff)
+	}
+}
+
+// TestTLSFailures: each misconfiguration ends binflow quickly with exit 1
+// and an error that says what is wrong, without the password.
+func TestTLSFailures(t *testing.T) {
+	files := testenv.TLSDir(t)
+	otherCA := tlsOtherCA(t)
+	// Where the TLS handshake fails the password is never sent, so these
+	// cases use one that is easy to look for in the output.
+	const secret = "Tls-Secret-Pw-9f2c"
+	withSecret := func(s tlsSide) tlsSide { s.password = secret; return s }
+	plainTLSUser := tlsSide{user: testenv.TLSUser, password: testenv.Password}
+	good := customTLS(files)
+
+	tests := []struct {
+		name                 string
+		upstream, downstream tlsSide
+		command              string
+		want                 []string
+		secret               string // must not appear in the output
+	}{
+		{
+			name: "upstream tls disabled for a REQUIRE SSL account", command: "run",
+			upstream: plainTLSUser, downstream: good,
+			want: []string{"Access denied for user '" + testenv.TLSUser + "'", `set tls in [upstream]`},
+		},
+		{
+			name: "downstream tls disabled for a REQUIRE SSL account", command: "migrate",
+			upstream: good, downstream: plainTLSUser,
+			// The connector hides the password in errors, and the testenv
+			// password is a prefix of the user name: match around it.
+			want: []string{"Error 1045 (28000): Access denied for user '", `set tls in [downstream]`},
+		},
+		{
+			name: "upstream custom with another CA", command: "run",
+			upstream: withSecret(customTLS(files, "tls_ca", otherCA)), downstream: good,
+			want:   []string{"upstream 127.0.0.1:", "certificate signed by unknown authority"},
+			secret: secret,
+		},
+		{
+			name: "downstream custom with another CA", command: "run",
+			upstream: good, downstream: withSecret(customTLS(files, "tls_ca", otherCA)),
+			want:   []string{"mysql connector: open 127.0.0.1:", "certificate signed by unknown authority"},
+			secret: secret,
+		},
+		{
+			name: "required checks the system roots, which lack the test CA", command: "run",
+			upstream: withSecret(tlsSide{user: testenv.TLSUser, keys: map[string]string{"tls": "required"}}), downstream: good,
+			want:   []string{"certificate signed by unknown authority"},
+			secret: secret,
+		},
+		{
+			name: "custom with a name the certificate does not have", command: "migrate",
+			upstream: good, downstream: withSecret(customTLS(files, "tls_server_name", "db.example.com")),
+			want:   []string{"certificate is valid for", "not db.example.com"},
+			secret: secret,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newTLSWorld(t, tt.upstream, tt.downstream)
+			out, code := w.runToEnd(30*time.Second, tt.command)
+			if code != exitFailure {
+				t.Fatalf("binflow %s exited %d, want %d; output:\n%s", tt.command, code, exitFailure, tail(out, 4000))
+			}
+			for _, line := range strings.Split(out, "\n") {
+				if strings.HasPrefix(line, "binflow "+tt.command+": ") {
+					t.Log(line)
+				}
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("output does not contain %q:\n%s", want, tail(out, 4000))
+				}
+			}
+			if tt.secret != "" && strings.Contains(out, tt.secret) {
+				t.Errorf("output contains the password:\n%s", out)
+			}
+		})
+	}
+
+	t.Run("skip-verify connects without checking", func(t *testing.T) {
+		skip := tlsSide{user: testenv.TLSUser, password: testenv.Password, keys: map[string]string{"tls": "skip-verify"}}
+		w := newTLSWorld(t, skip, skip)
+		if out, code := w.runToEnd(60*time.Second, "migrate"); code != 0 {
+			t.Fatalf("binflow migrate with skip-verify exited %d:\n%s", code, out)
+		}
+	})
+}
+
+// tlsOtherCA writes a CA certificate that signed nothing the testenv
+// servers hold.
+func tlsOtherCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "not the binflow testenv CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "other-ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRefuseOnError: a TLS config that could not be built never turns into
+// a plaintext connection; every handshake fails with the build error.
+func TestRefuseOnError(t *testing.T) {
+	built := &tls.Config{ServerName: "db1", MinVersion: tls.VersionTLS12}
+	buildErr := errors.New("config.toml: upstream.tls_ca: cannot read /gone/ca.pem: no such file or directory")
+	tests := []struct {
+		name    string
+		cfg     *tls.Config
+		err     error
+		wantErr error // from VerifyConnection; nil means cfg is passed on
+	}{
+		{"disabled", nil, nil, nil},
+		{"built", built, nil, nil},
+		{"not built", nil, buildErr, buildErr},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := refuseOnError(tt.cfg, tt.err)
+			if tt.wantErr == nil {
+				if got != tt.cfg {
+					t.Fatalf("refuseOnError changed a good config")
+				}
+				return
+			}
+			if got == nil || got.VerifyConnection == nil {
+				t.Fatalf("refuseOnError(_, err) = %v: a nil config would connect in plaintext", got)
+			}
+			if err := got.VerifyConnection(tls.ConnectionState{}); !errors.Is(err, tt.wantErr) {
+				t.Errorf("VerifyConnection = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
