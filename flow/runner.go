@@ -25,11 +25,21 @@ type runner struct {
 	layouts functions.Layouts
 	log     zerolog.Logger
 
-	cp      connectors.Checkpoint // last committed
-	gtids   schema.GTIDSet        // every transaction applied, including the open batch
-	pending connectors.Checkpoint // end of the last transaction in the open batch
-	rows    int                   // row changes in the open batch
-	txns    int
+	cp    connectors.Checkpoint // last committed (written by the committer once running)
+	taken schema.Position       // end of the last transaction taken into a batch
+
+	serverID   uint32 // the upstream's identity, stamped on every checkpoint
+	serverUUID string
+	gtids      schema.GTIDSet        // every transaction taken, including the open batch
+	pending    connectors.Checkpoint // end of the last transaction in the open batch
+	rows       int                   // row changes in the open batch
+	txns       int
+	first      time.Time // commit time of the open batch's first transaction
+
+	// commits hands built batches to the committer goroutine; unbuffered,
+	// so one batch commits while the next one is built, and no more.
+	commits    chan *builtBatch
+	commitDone chan error
 
 	mu      sync.Mutex
 	failure error
@@ -65,9 +75,34 @@ func (r *runner) stopped() bool {
 	}
 }
 
+// builtBatch is a batch handed from the runner to the committer.
+type builtBatch struct {
+	b          *connectors.Batch
+	txns, rows int
+	oldest     time.Time // commit time of its first transaction
+	built      time.Time
+}
+
 func (r *runner) run(ctx context.Context) error {
 	defer r.once.Do(func() { close(r.done) })
 	r.setState(StateRunning)
+	// r.cp belongs to the committer from here on.
+	r.taken, r.serverID, r.serverUUID = r.cp.Pos, r.cp.ServerID, r.cp.ServerUUID
+
+	// The committer applies batches in order while this goroutine builds
+	// the next one. Exactly-once holds as before: each batch carries the
+	// checkpoint of its last transaction and commits atomically with it,
+	// batches commit in order, and a failed batch stops the flow before any
+	// later one is applied.
+	cctx, cancel := context.WithCancel(ctx)
+	r.commits, r.commitDone = make(chan *builtBatch), make(chan error, 1)
+	go func() { r.commitDone <- r.committer(cctx) }()
+	defer func() {
+		cancel()
+		close(r.commits)
+		<-r.commitDone
+	}()
+
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	timerOn := false
@@ -77,6 +112,9 @@ func (r *runner) run(ctx context.Context) error {
 			// Stop at a batch boundary: the open batch is dropped, and its
 			// transactions are read again after the restart.
 			return nil
+		case err := <-r.commitDone:
+			r.commitDone <- err // for the deferred wait
+			return err
 		case txn := <-r.in:
 			if err := r.take(txn); err != nil {
 				return err
@@ -105,7 +143,7 @@ func (r *runner) run(ctx context.Context) error {
 // take runs one transaction through the chain, unless the flow already
 // committed it (the reader starts at the oldest checkpoint of all flows).
 func (r *runner) take(txn *schema.Txn) error {
-	if txn.End.Compare(r.cp.Pos) <= 0 {
+	if txn.End.Compare(r.taken) <= 0 {
 		return nil
 	}
 	rowsBefore := r.rows
@@ -114,8 +152,10 @@ func (r *runner) take(txn *schema.Txn) error {
 		if !r.tables[row.Table.FullName()] {
 			continue
 		}
-		ch := functions.Change{Op: row.Op, Layout: r.layouts.Of(row.Table), Table: row.Table, Before: row.Before, After: row.After}
-		if err := r.spec.Chain.Process(&ch); err != nil {
+		// One Change reused for every row: functions must not keep it.
+		ch := &r.change
+		*ch = functions.Change{Op: row.Op, Layout: r.layouts.Of(row.Table), Table: row.Table, Before: row.Before, After: row.After}
+		if err := r.spec.Chain.Process(ch); err != nil {
 			err = fmt.Errorf("flow %s: table %s, %s at binlog %s (gtid %q): %w", r.spec.Name, row.Table.FullName(), row.Op, txn.End, txn.GTID, err)
 			r.noteError(ErrorFunction, err)
 			return err
@@ -133,7 +173,11 @@ func (r *runner) take(txn *schema.Txn) error {
 		}
 	}
 	r.pending = connectors.Checkpoint{Flow: r.spec.Name, Pos: txn.End, CommitTime: txn.CommitTime,
-		ServerID: r.cp.ServerID, ServerUUID: r.cp.ServerUUID}
+		ServerID: r.serverID, ServerUUID: r.serverUUID}
+	r.taken = txn.End
+	if r.txns == 0 {
+		r.first = txn.CommitTime
+	}
 	r.txns++
 	r.stats.txns.Add(1)
 	r.stats.rowsIn.Add(uint64(r.rows - rowsBefore))
@@ -141,8 +185,8 @@ func (r *runner) take(txn *schema.Txn) error {
 	return nil
 }
 
-// flush commits the open batch with its checkpoint, retrying transient
-// downstream failures with backoff until ctx ends.
+// flush builds the open batch and hands it to the committer, waiting while
+// the previous batch is still being committed.
 func (r *runner) flush(ctx context.Context) error {
 	if r.txns == 0 {
 		return nil
@@ -154,28 +198,50 @@ func (r *runner) flush(ctx context.Context) error {
 		r.noteError(ErrorFunction, err)
 		return err
 	}
-	started := time.Now()
-	attempts, took, err := r.commit(ctx, b)
-	if err != nil {
-		return err
-	}
+	// The batch owns its rows now (functions build fresh rows in Flush).
 	r.spec.Chain.Reset()
-	r.cp = r.pending
-	rowsOut := b.Len()
-	r.stats.batches.Add(1)
-	r.stats.rowsOut.Add(uint64(rowsOut))
-	r.published(r.cp, true)
-	r.pendingChanged(0, time.Time{})
-	r.log.Debug().Str("position", r.cp.Pos.String()).Int("txns", r.txns).Int("rows_in", r.rows).Int("rows_out", rowsOut).
-		Int("attempts", attempts).Dur("commit", took).Dur("took", time.Since(started)).Msg("batch committed")
-	if r.opts.Observer != nil {
-		r.opts.Observer.BatchCommitted(r.spec.Name, BatchStats{Txns: r.txns, RowsIn: r.rows, RowsOut: rowsOut,
-			Attempts: attempts, CommitTook: took, Checkpoint: r.cp})
-	}
-	if r.opts.AfterCommit != nil {
-		r.opts.AfterCommit(r.spec.Name, r.cp, r.rows)
+	bb := &builtBatch{b: b, txns: r.txns, rows: r.rows, oldest: r.first, built: time.Now()}
+	select {
+	case r.commits <- bb:
+	case err := <-r.commitDone:
+		r.commitDone <- err
+		return err
+	case <-ctx.Done():
+		return nil
 	}
 	r.rows, r.txns = 0, 0
+	r.pendingChanged(0, time.Time{})
+	return nil
+}
+
+// committer applies handed batches in order until the channel closes or a
+// batch fails for good.
+func (r *runner) committer(ctx context.Context) error {
+	for bb := range r.commits {
+		r.inflightChanged(bb.txns, bb.oldest)
+		attempts, took, err := r.commit(ctx, bb.b)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		r.cp = bb.b.Checkpoint
+		r.inflightChanged(0, time.Time{})
+		rowsOut := bb.b.Len()
+		r.stats.batches.Add(1)
+		r.stats.rowsOut.Add(uint64(rowsOut))
+		r.published(bb.b.Checkpoint, true)
+		r.log.Debug().Str("position", bb.b.Checkpoint.Pos.String()).Int("txns", bb.txns).Int("rows_in", bb.rows).Int("rows_out", rowsOut).
+			Int("attempts", attempts).Dur("commit", took).Dur("took", time.Since(bb.built)).Msg("batch committed")
+		if r.opts.Observer != nil {
+			r.opts.Observer.BatchCommitted(r.spec.Name, BatchStats{Txns: bb.txns, RowsIn: bb.rows, RowsOut: rowsOut,
+				Attempts: attempts, CommitTook: took, Checkpoint: bb.b.Checkpoint})
+		}
+		if r.opts.AfterCommit != nil {
+			r.opts.AfterCommit(r.spec.Name, bb.b.Checkpoint, bb.rows)
+		}
+	}
 	return nil
 }
 

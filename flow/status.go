@@ -110,6 +110,10 @@ type flowStats struct {
 	checkpoint          connectors.Checkpoint
 	lastCommitTime      time.Time
 	oldestPendingCommit time.Time
+	openTxns            int       // transactions in the open batch
+	openFirst           time.Time // commit time of its first
+	inflightTxns        int       // transactions in the batch being committed
+	inflightOldest      time.Time // commit time of its first
 	lastError           string
 	lastErrorKind       ErrorKind
 	lastErrorTime       time.Time
@@ -207,10 +211,34 @@ func (r *runner) published(cp connectors.Checkpoint, batch bool) {
 // pendingChanged publishes the open batch's size; first is the commit
 // time of its first transaction, set when the batch opens.
 func (r *runner) pendingChanged(txns int, first time.Time) {
-	if txns == 1 {
-		r.stats.mu.Lock()
-		r.stats.oldestPendingCommit = first
-		r.stats.mu.Unlock()
+	st := &r.stats
+	st.mu.Lock()
+	st.openTxns = txns
+	if txns <= 1 {
+		st.openFirst = first
 	}
-	r.stats.pendingTxns.Store(int64(txns))
+	st.publishPendingLocked()
+	st.mu.Unlock()
+}
+
+// inflightChanged publishes the batch being committed (txns 0: none).
+func (r *runner) inflightChanged(txns int, oldest time.Time) {
+	st := &r.stats
+	st.mu.Lock()
+	st.inflightTxns, st.inflightOldest = txns, oldest
+	st.publishPendingLocked()
+	st.mu.Unlock()
+}
+
+// publishPendingLocked derives what is not yet applied from the batch in
+// commit and the open batch: the oldest unapplied transaction is the
+// committing batch's first, else the open batch's first.
+func (st *flowStats) publishPendingLocked() {
+	st.pendingTxns.Store(int64(st.inflightTxns + st.openTxns))
+	switch {
+	case st.inflightTxns > 0:
+		st.oldestPendingCommit = st.inflightOldest
+	case st.openTxns > 0:
+		st.oldestPendingCommit = st.openFirst
+	}
 }

@@ -143,8 +143,9 @@ func TestStatusShowsOpenBatchAndBackpressure(t *testing.T) {
 	store := &blockingStore{fakeStore: fakeStore{checkpoints: map[string]connectors.Checkpoint{
 		"f": {Flow: "f", Pos: schema.Position{File: "bin.000001", Pos: 4}, ServerID: 1}}},
 		release: make(chan struct{}), applied: make(chan struct{})}
-	// One row per batch: the first batch's commit blocks, the queue of 2
-	// fills, and the reader waits.
+	// One row per batch: the first batch's commit blocks, the second is
+	// built and waits to be handed over, the queue of 2 fills, and the
+	// reader waits.
 	e := New(src, store, []Spec{copySpec(t, "f")}, Options{MaxRows: 1, MaxDelay: time.Hour, QueueTxns: 2, Log: zerolog.Nop()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -154,10 +155,13 @@ func TestStatusShowsOpenBatchAndBackpressure(t *testing.T) {
 		<-done
 	}()
 	<-store.applied
-	waitFor(t, func() bool { return e.Status().BlockedOn == "f" })
+	waitFor(t, func() bool {
+		st := e.Status()
+		return st.BlockedOn == "f" && st.Flows[0].PendingTxns == 2 && st.Flows[0].QueueTxns == 2
+	})
 	st := e.Status()
 	f := st.Flows[0]
-	if f.PendingTxns != 1 || f.OldestPendingCommit != first || f.QueueTxns != 2 || st.BlockedSince.IsZero() {
+	if f.PendingTxns != 2 || f.OldestPendingCommit != first || f.QueueTxns != 2 || st.BlockedSince.IsZero() {
 		t.Errorf("blocked: reader %+v, flow %+v", st, f)
 	}
 	close(store.release)
