@@ -35,6 +35,7 @@ type runner struct {
 	rows       int                   // row changes in the open batch
 	txns       int
 	first      time.Time // commit time of the open batch's first transaction
+	change     functions.Change
 
 	// commits hands built batches to the committer goroutine; unbuffered,
 	// so one batch commits while the next one is built, and no more.
