@@ -147,7 +147,31 @@ func (s *Source) GTIDSetAt(ctx context.Context, pos schema.Position) (string, er
 
 // NewGTIDSet parses a GTID set in the upstream's flavor.
 func (s *Source) NewGTIDSet(set string) (schema.GTIDSet, error) {
-	return ParseGTIDSet(s.opts.Flavor, set)
+	g, err := ParseGTIDSet(s.opts.Flavor, set)
+	if err != nil {
+		return nil, err
+	}
+	return gtidSet{g, s.opts.Flavor}, nil
+}
+
+// gtidSet adapts go-mysql's GTID set to schema.GTIDSet.
+type gtidSet struct {
+	gomysql.GTIDSet
+	flavor string
+}
+
+func (g gtidSet) Contains(set string) (bool, error) {
+	o, err := ParseGTIDSet(g.flavor, set)
+	if err != nil {
+		return false, err
+	}
+	return g.Contain(o), nil
+}
+
+// StreamFromGTID reads the binlog after a GTID set: for flows whose
+// checkpoints were written against another server of the topology.
+func (s *Source) StreamFromGTID(ctx context.Context, set string, h func(context.Context, *schema.Txn) error) error {
+	return StreamFromGTID(ctx, s.opts, set, h)
 }
 
 // ParseGTIDSet parses a GTID set of a flavor ("mariadb" or "mysql"):

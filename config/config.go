@@ -36,6 +36,11 @@ type Upstream struct {
 	// Start is where a flow without a checkpoint starts: "current" (the
 	// upstream's current position, default) or "file:pos" / "file".
 	Start string `toml:"start"`
+	// ServerChange says what to do when checkpoints were written against
+	// another server than the one binflow now reads: "refuse" (default) or
+	// "gtid" (resume every flow after its checkpoint's GTID set, for moving
+	// to another server of the same replication topology).
+	ServerChange string `toml:"server_change"`
 	// TLS of the SQL connection and the binlog stream; see TLS in tls.go.
 	TLSMode       string `toml:"tls"` // "disabled" (default), "required", "skip-verify", "custom"
 	TLSCA         string `toml:"tls_ca,omitempty"`

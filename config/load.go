@@ -170,6 +170,7 @@ func (c *Config) applyDefaults(isSet func(key string) bool) {
 		c.Upstream.ServerID = DefaultServerID
 	}
 	setString("upstream.start", &c.Upstream.Start, DefaultStart)
+	setString("upstream.server_change", &c.Upstream.ServerChange, ServerChangeRefuse)
 	setString("upstream.tls", &c.Upstream.TLSMode, DefaultTLS)
 
 	setString("downstream.driver", &c.Downstream.Driver, DefaultDriver)

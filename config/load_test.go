@@ -38,7 +38,7 @@ func TestLoadValidExample(t *testing.T) {
 		Upstream: Upstream{
 			Flavor: "mariadb", Host: "127.0.0.1", Port: 3407, User: "binflow",
 			Password: "binflow-up-secret", PasswordEnv: "BINFLOW_UPSTREAM_PASSWORD",
-			ServerID: 1001, Start: "current", TLSMode: "disabled",
+			ServerID: 1001, Start: "current", ServerChange: "refuse", TLSMode: "disabled",
 		},
 		Downstream: Downstream{
 			Driver: "mysql", Host: "127.0.0.1", Port: 3408, User: "binflow",
@@ -277,6 +277,8 @@ func TestLoadRejects(t *testing.T) {
 			[]string{f + `upstream.start: must be "current", "FILE" or "FILE:POS" (e.g. "mariadb-bin.000042:4") with POS an integer from 4 to 4294967295, got "latest:"`}},
 		{"start position inside the magic number", doc{upstream: "user = \"binflow\"\nstart = \"mariadb-bin.000001:2\""}, nil,
 			[]string{f + `upstream.start: must be "current", "FILE" or "FILE:POS" (e.g. "mariadb-bin.000042:4") with POS an integer from 4 to 4294967295, got "mariadb-bin.000001:2"`}},
+		{"unknown server_change", doc{upstream: "user = \"binflow\"\nserver_change = \"follow\""}, nil,
+			[]string{f + `upstream.server_change: unknown server change policy "follow"; expected one of refuse, gtid`}},
 		{"start with two colons", doc{upstream: "user = \"binflow\"\nstart = \"a:4:5\""}, nil,
 			[]string{f + `upstream.start: must be "current", "FILE" or "FILE:POS" (e.g. "mariadb-bin.000042:4"), got "a:4:5"`}},
 		{"password and password_env", doc{upstream: "user = \"binflow\"\npassword = \"x\"\npassword_env = \"PW\""},

@@ -17,6 +17,12 @@ const (
 	FlavorMySQL   = "mysql"
 )
 
+// Upstream.ServerChange policies.
+const (
+	ServerChangeRefuse = "refuse"
+	ServerChangeGTID   = "gtid"
+)
+
 // StartCurrent is Upstream.Start for "the upstream's current position".
 const StartCurrent = "current"
 
@@ -52,6 +58,7 @@ var (
 	logFormats    = []string{LogFormatJSON, LogFormatConsole, LogFormatAuto}
 	functionKinds = []string{KindFilter, KindProject, KindAggregate, KindGo, KindSink}
 	sinkModes     = []string{ModeUpsert}
+	serverChanges = []string{ServerChangeRefuse, ServerChangeGTID}
 
 	// functionKeys lists, per kind, the keys of a [[flows.functions]] entry
 	// that mean something for it; any other key set is a mistake.
@@ -111,6 +118,7 @@ func (v *validator) upstream(u *Upstream) {
 	if _, _, _, err := ParseStart(u.Start); err != nil {
 		v.add("upstream.start", "%v", err)
 	}
+	v.oneOf("upstream.server_change", "server change policy", u.ServerChange, serverChanges)
 	v.tls("upstream", u.TLS())
 }
 

@@ -40,6 +40,9 @@ type Source interface {
 	// later move to another server of the topology.
 	GTIDSetAt(ctx context.Context, pos schema.Position) (string, error)
 	NewGTIDSet(set string) (schema.GTIDSet, error)
+	// StreamFromGTID streams after a GTID set instead of a position: for
+	// checkpoints written against another server of the topology.
+	StreamFromGTID(ctx context.Context, set string, h func(context.Context, *schema.Txn) error) error
 }
 
 // Options tune batching and retries.
@@ -53,6 +56,10 @@ type Options struct {
 	// Start is where a flow without a checkpoint starts; zero means the
 	// upstream's current position.
 	Start schema.Position
+	// MoveByGTID lets flows whose checkpoints name another upstream server
+	// resume after their GTID sets on this one (config upstream.server_change
+	// = "gtid"); otherwise such checkpoints are refused.
+	MoveByGTID bool
 	// AfterCommit, when set, is called after each committed batch (tests).
 	AfterCommit func(flow string, cp connectors.Checkpoint, rows int)
 	// Observer, when set, is told of each committed batch (metrics).
@@ -121,7 +128,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if len(e.flows) == 0 {
 		return errors.New("no flows configured")
 	}
-	start, err := e.resume(ctx)
+	start, startGTID, err := e.resume(ctx)
 	if err != nil {
 		return err
 	}
@@ -154,11 +161,17 @@ func (e *Engine) Run(ctx context.Context) error {
 		cancel()
 	}()
 
-	e.opts.Log.Info().Str("position", start.String()).Int("flows", len(e.flows)).Msg("streaming binlog")
 	e.readMu.Lock()
 	e.streaming, e.readPos = true, start
 	e.readMu.Unlock()
-	streamErr := e.src.Stream(ctx, start, e.route)
+	var streamErr error
+	if startGTID != "" {
+		e.opts.Log.Info().Str("gtid_set", startGTID).Int("flows", len(e.flows)).Msg("streaming binlog after GTID set")
+		streamErr = e.src.StreamFromGTID(ctx, startGTID, e.route)
+	} else {
+		e.opts.Log.Info().Str("position", start.String()).Int("flows", len(e.flows)).Msg("streaming binlog")
+		streamErr = e.src.Stream(ctx, start, e.route)
+	}
 	e.readMu.Lock()
 	e.streaming = false
 	e.readMu.Unlock()
@@ -181,32 +194,47 @@ func (e *Engine) Run(ctx context.Context) error {
 // upstream's current position (written at once, so a crash before their
 // first batch cannot make them skip what happened meanwhile), and returns the
 // oldest position, where the reader starts.
-func (e *Engine) resume(ctx context.Context) (schema.Position, error) {
-	var start schema.Position
+//
+// When a checkpoint was written against another server and MoveByGTID is
+// set, positions mean nothing here: the reader starts after the smallest
+// GTID set of all flows (returned as startGTID), and moved flows skip what
+// they applied by GTID instead of by position.
+func (e *Engine) resume(ctx context.Context) (start schema.Position, startGTID string, err error) {
 	serverID, serverUUID := e.src.Identity()
+	moved := false
 	for _, r := range e.flows {
 		cp, ok, err := e.store.LoadCheckpoint(ctx, r.spec.Name)
 		if err != nil {
-			return start, fmt.Errorf("flow %s: load checkpoint: %w", r.spec.Name, err)
+			return start, "", fmt.Errorf("flow %s: load checkpoint: %w", r.spec.Name, err)
 		}
 		if ok && cp.ServerID != serverID {
-			return start, fmt.Errorf("flow %s: checkpoint %s was written against upstream server_id %d, but the upstream now is server_id %d; refusing to mix binlogs of different servers (reset the flow's checkpoint to move it)",
-				r.spec.Name, cp.Pos, cp.ServerID, serverID)
+			if !e.opts.MoveByGTID {
+				return start, "", fmt.Errorf("flow %s: checkpoint %s was written against upstream server_id %d, but the upstream now is server_id %d; refusing to mix binlogs of different servers (to move to another server of the same replication topology, set upstream.server_change = \"gtid\"; otherwise reset the flow's checkpoint)",
+					r.spec.Name, cp.Pos, cp.ServerID, serverID)
+			}
+			if cp.GTID == "" {
+				return start, "", fmt.Errorf("flow %s: checkpoint %s of server_id %d has no GTID set, so it cannot be moved to server_id %d; reset the flow's checkpoint",
+					r.spec.Name, cp.Pos, cp.ServerID, serverID)
+			}
+			r.log.Warn().Uint32("from_server_id", cp.ServerID).Uint32("to_server_id", serverID).Str("gtid_set", cp.GTID).
+				Msg("checkpoint of another server: resuming after its GTID set")
+			r.byGTID, moved = true, true
+			cp.Pos = schema.Position{}
 		}
 		if !ok {
 			pos := e.opts.Start
 			if pos.IsZero() {
 				if pos, err = e.src.CurrentPosition(ctx); err != nil {
-					return start, fmt.Errorf("flow %s: read upstream position: %w", r.spec.Name, err)
+					return start, "", fmt.Errorf("flow %s: read upstream position: %w", r.spec.Name, err)
 				}
 			}
 			gtids, err := e.src.GTIDSetAt(ctx, pos)
 			if err != nil {
-				return start, fmt.Errorf("flow %s: %w", r.spec.Name, err)
+				return start, "", fmt.Errorf("flow %s: %w", r.spec.Name, err)
 			}
 			cp = connectors.Checkpoint{Flow: r.spec.Name, Pos: pos, GTID: gtids, ServerID: serverID, ServerUUID: serverUUID}
 			if _, _, err := r.commit(ctx, &connectors.Batch{Checkpoint: cp}); err != nil {
-				return start, fmt.Errorf("flow %s: write initial checkpoint: %w", r.spec.Name, err)
+				return start, "", fmt.Errorf("flow %s: write initial checkpoint: %w", r.spec.Name, err)
 			}
 			r.log.Info().Str("position", pos.String()).Msg("new flow: no checkpoint, starting here")
 		} else {
@@ -216,13 +244,32 @@ func (e *Engine) resume(ctx context.Context) (schema.Position, error) {
 		r.cp.ServerID, r.cp.ServerUUID = serverID, serverUUID
 		r.published(r.cp, false)
 		if r.gtids, err = e.src.NewGTIDSet(cp.GTID); err != nil {
-			return start, fmt.Errorf("flow %s: checkpoint GTID set: %w", r.spec.Name, err)
+			return start, "", fmt.Errorf("flow %s: checkpoint GTID set: %w", r.spec.Name, err)
 		}
-		if start.IsZero() || cp.Pos.Compare(start) < 0 {
+		if !r.byGTID && (start.IsZero() || cp.Pos.Compare(start) < 0) {
 			start = cp.Pos
 		}
 	}
-	return start, nil
+	if !moved {
+		return start, "", nil
+	}
+	// The reader starts after the GTID set every other flow's set contains.
+	for _, candidate := range e.flows {
+		if candidate.gtids.String() == "" {
+			continue
+		}
+		smallest := true
+		for _, r := range e.flows {
+			if in, err := r.gtids.Contains(candidate.gtids.String()); err != nil || !in {
+				smallest = false
+				break
+			}
+		}
+		if smallest {
+			return start, candidate.gtids.String(), nil
+		}
+	}
+	return start, "", fmt.Errorf("moving flows to server_id %d by GTID: no flow's GTID set is contained in all the others', so there is no single place to start; stop binflow when the flows have caught up, or reset the diverging flows", serverID)
 }
 
 // route hands a transaction to every live flow. Flows see every transaction,

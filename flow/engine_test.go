@@ -23,6 +23,7 @@ type fakeSource struct {
 	txns     []*schema.Txn
 	serverID uint32
 	from     schema.Position
+	fromGTID string
 }
 
 func (s *fakeSource) Stream(ctx context.Context, from schema.Position, h func(context.Context, *schema.Txn) error) error {
@@ -47,7 +48,38 @@ func (s *fakeSource) GTIDSetAt(context.Context, schema.Position) (string, error)
 	return "0-1-1", nil
 }
 func (s *fakeSource) NewGTIDSet(set string) (schema.GTIDSet, error) {
-	return mysql.ParseGTIDSet(mysql.MariaDBFlavor, set)
+	g, err := mysql.ParseGTIDSet(mysql.MariaDBFlavor, set)
+	return fakeGTIDSet{g}, err
+}
+
+// StreamFromGTID replays the transactions not in set.
+func (s *fakeSource) StreamFromGTID(ctx context.Context, set string, h func(context.Context, *schema.Txn) error) error {
+	s.fromGTID = set
+	g, err := mysql.ParseGTIDSet(mysql.MariaDBFlavor, set)
+	if err != nil {
+		return err
+	}
+	for _, t := range s.txns {
+		one, _ := mysql.ParseGTIDSet(mysql.MariaDBFlavor, t.GTID)
+		if g.Contain(one) {
+			continue
+		}
+		if err := h(ctx, t); err != nil {
+			return err
+		}
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+type fakeGTIDSet struct{ mysql.GTIDSet }
+
+func (f fakeGTIDSet) Contains(set string) (bool, error) {
+	o, err := mysql.ParseGTIDSet(mysql.MariaDBFlavor, set)
+	if err != nil {
+		return false, err
+	}
+	return f.Contain(o), nil
 }
 
 // fakeStore records committed batches; failures says how many Apply calls
@@ -248,3 +280,48 @@ func TestEngineRefusesCheckpointOfAnotherServer(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestEngineMovesToAnotherServerByGTID(t *testing.T) {
+	// The new server (id 2) numbers positions differently; its binlog holds
+	// the same transactions with the same GTIDs.
+	src := &fakeSource{serverID: 2, txns: []*schema.Txn{txn(500, 1), txn(600, 2, 3), txn(700, 4)}}
+	for i, g := range []string{"0-1-10", "0-1-11", "0-1-12"} {
+		src.txns[i].GTID = g
+	}
+	checkpoints := func() map[string]connectors.Checkpoint {
+		return map[string]connectors.Checkpoint{
+			"behind": {Flow: "behind", Pos: schema.Position{File: "old.000009", Pos: 100}, GTID: "0-1-10", ServerID: 1},
+			"ahead":  {Flow: "ahead", Pos: schema.Position{File: "old.000009", Pos: 200}, GTID: "0-1-11", ServerID: 1},
+		}
+	}
+
+	refusing := New(src, &fakeStore{checkpoints: checkpoints()}, []Spec{countSpec(t, "behind"), countSpec(t, "ahead")}, Options{Log: zerolog.Nop()})
+	if err := refusing.Run(context.Background()); err == nil || !strings.Contains(err.Error(), `upstream.server_change = "gtid"`) {
+		t.Fatalf("without MoveByGTID: %v, want a refusal naming the setting", err)
+	}
+
+	store := &fakeStore{checkpoints: checkpoints()}
+	e := New(src, store, []Spec{countSpec(t, "behind"), countSpec(t, "ahead")}, Options{MaxDelay: time.Millisecond, MoveByGTID: true, Log: zerolog.Nop()})
+	runUntil(t, e, func() bool {
+		return store.checkpoint("behind").Pos.Pos == 700 && store.checkpoint("ahead").Pos.Pos == 700
+	})
+	if src.fromGTID != "0-1-10" {
+		t.Errorf("reader started after %q, want the smallest set 0-1-10", src.fromGTID)
+	}
+	var behind, ahead []*connectors.Batch
+	for _, b := range store.batches {
+		if b.Checkpoint.Flow == "behind" {
+			behind = append(behind, b)
+		} else {
+			ahead = append(ahead, b)
+		}
+	}
+	if counted(behind) != 3 || counted(ahead) != 1 {
+		t.Errorf("rows applied after the move: behind %d (want 3), ahead %d (want 1)", counted(behind), counted(ahead))
+	}
+	for _, f := range []string{"behind", "ahead"} {
+		if cp := store.checkpoint(f); cp.ServerID != 2 || cp.GTID != "0-1-12" {
+			t.Errorf("%s checkpoint after the move = %+v, want server_id 2 and GTID set 0-1-12", f, cp)
+		}
+	}
+}

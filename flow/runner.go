@@ -28,6 +28,7 @@ type runner struct {
 	cp    connectors.Checkpoint // last committed (written by the committer once running)
 	taken schema.Position       // end of the last transaction taken into a batch
 
+	byGTID     bool   // skip by GTID: the checkpoint came from another server
 	serverID   uint32 // the upstream's identity, stamped on every checkpoint
 	serverUUID string
 	gtids      schema.GTIDSet        // every transaction taken, including the open batch
@@ -147,6 +148,18 @@ func (r *runner) take(txn *schema.Txn) error {
 	if txn.End.Compare(r.taken) <= 0 {
 		return nil
 	}
+	if r.byGTID && txn.GTID != "" {
+		// Moved from another server: what it applied is known by GTID only.
+		applied, err := r.gtids.Contains(txn.GTID)
+		if err != nil {
+			err = fmt.Errorf("flow %s: GTID %q at %s: %w", r.spec.Name, txn.GTID, txn.End, err)
+			r.noteError(ErrorInternal, err)
+			return err
+		}
+		if applied {
+			return nil
+		}
+	}
 	rowsBefore := r.rows
 	for i := range txn.Rows {
 		row := &txn.Rows[i]
@@ -155,7 +168,7 @@ func (r *runner) take(txn *schema.Txn) error {
 		}
 		// One Change reused for every row: functions must not keep it.
 		ch := &r.change
-		*ch = functions.Change{Op: row.Op, Layout: r.layouts.Of(row.Table), Table: row.Table, Before: row.Before, After: row.After}
+		*ch = functions.Change{Op: row.Op, Layout: r.layouts.Of(row.Table), Table: row.Table, Before: row.Before, After: row.After, Txn: txn, Seq: i}
 		if err := r.spec.Chain.Process(ch); err != nil {
 			err = fmt.Errorf("flow %s: table %s, %s at binlog %s (gtid %q): %w", r.spec.Name, row.Table.FullName(), row.Op, txn.End, txn.GTID, err)
 			r.noteError(ErrorFunction, err)

@@ -40,13 +40,21 @@ func (l *Layout) Index(name string) int {
 
 // Change is one row change inside a flow. Before is nil for inserts and After
 // is nil for deletes; both follow Layout. Table is the upstream table the
-// change came from (for error messages and per-table decisions).
+// change came from (for error messages and per-table decisions). Txn, when
+// set, is the upstream transaction the change belongs to (position, GTID,
+// commit time) and Seq the index of its upstream row in Txn.Rows; functions
+// that emit new changes carry both over.
+//
+// The slices of a change are never modified once it is emitted: a function
+// that keeps them (a sink until its flush) may do so without copying.
 type Change struct {
 	Op     schema.Op
 	Layout *Layout
 	Table  *schema.Table
 	Before []any
 	After  []any
+	Txn    *schema.Txn
+	Seq    int
 }
 
 // Next passes a change to the rest of the chain.

@@ -69,10 +69,12 @@ func (p Position) Compare(o Position) int {
 }
 
 // GTIDSet is a set of upstream transactions by GTID, in the upstream's
-// flavor (go-mysql's mysql.GTIDSet satisfies it).
+// flavor.
 type GTIDSet interface {
 	// Update adds one GTID ("0-1-42" on MariaDB, "uuid:42" on MySQL).
 	Update(gtid string) error
+	// Contains reports whether a GTID set (or a single GTID) is within this one.
+	Contains(set string) (bool, error)
 	String() string
 }
 

@@ -363,11 +363,32 @@ func TestCheckpointOfAnotherUpstreamIsRefused(t *testing.T) {
 	if err == nil {
 		t.Fatalf("binflow resumed checkpoints of server_id %d on server_id 77:\n%s", id, out)
 	}
-	for _, want := range []string{fmt.Sprintf("server_id %d", id), "server_id 77", "refusing"} {
+	for _, want := range []string{fmt.Sprintf("server_id %d", id), "server_id 77", "refusing", `server_change = \"gtid\"`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("refusal does not say %q:\n%s", want, out)
 		}
 	}
+
+	// Told to move by GTID, binflow resumes after each flow's GTID set: what
+	// was written meanwhile (under the new server_id) is applied once.
+	e.load(10, 5, 5)
+	cfg := readFile(t, e.configPath)
+	writeFile(t, e.configPath, strings.Replace(cfg, "[upstream]\n", "[upstream]\nserver_change = \"gtid\"\n", 1))
+	p = e.start()
+	e.load(10, 5, 5)
+	e.caughtUp(30 * time.Second)
+	e.verify()
+	if !strings.Contains(p.out.String(), "resuming after its GTID set") {
+		t.Errorf("no GTID move logged:\n%s", tail(p.out.String(), 3000))
+	}
+	var serverID int
+	if err := e.down.QueryRow("SELECT MIN(server_id) FROM `" + e.derived + "`.binflow_checkpoints").Scan(&serverID); err != nil {
+		t.Fatal(err)
+	}
+	if serverID != 77 {
+		t.Errorf("checkpoints still name server_id %d after the move, want 77", serverID)
+	}
+	e.stop(p)
 }
 
 func TestDerivedTableWithAnotherUniqueKeyIsRefused(t *testing.T) {

@@ -203,6 +203,7 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 		startAt = schema.Position{File: file, Pos: max(pos, 4)}
 	}
 	engine := flow.New(src, store, specs, flow.Options{Start: startAt,
+		MoveByGTID: cfg.Upstream.ServerChange == config.ServerChangeGTID,
 		MaxRows: cfg.Batch.MaxRows, MaxDelay: cfg.Batch.MaxDelay.Duration, QueueTxns: cfg.Batch.QueueTxns,
 		RetryMax: cfg.Batch.RetryMax.Duration, Log: log, Observer: obs.monitor,
 	})
