@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -43,6 +44,42 @@ tables = ["SHOP.orders"]
 	}
 	if len(want) == 0 {
 		t.Fatal("the workload produced no rows passing the filter; the test proves nothing")
+	}
+	e.stop(p)
+}
+
+// Many tables feed one flow: two shards of orders copied into one table,
+// equal to the UNION of both.
+func TestManyTablesIntoOneFlow(t *testing.T) {
+	e := newEnv(t, envOptions{extraFlow: `
+[[flows]]
+name = "all_orders"
+tables = ["SHOP.orders", "SHOP.orders_eu"]
+  [[flows.functions]]
+  kind = "project"
+  columns = ["id", "customer_id", "amount"]
+  [[flows.functions]]
+  kind = "sink"
+  table = "all_orders"
+  key = ["id"]
+`})
+	e.exec(e.up, "CREATE TABLE `"+e.shop+"`.orders_eu LIKE `"+e.shop+"`.orders")
+	e.exec(e.up, "ALTER TABLE `"+e.shop+"`.orders_eu AUTO_INCREMENT = 1000000")
+	e.exec(e.down, "CREATE TABLE `"+e.derived+"`.all_orders (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, amount DECIMAL(12,2) NOT NULL)")
+	writeFile(t, e.configPath, replaceShop(readFile(t, e.configPath), e.shop))
+	p := e.start()
+	e.load(30, 10, 10)
+	for i := 0; i < 20; i++ {
+		e.exec(e.up, "INSERT INTO `"+e.shop+"`.orders_eu (customer_id, amount, status, created_at) VALUES (?, ?, 'new', NOW())", i%5, fmt.Sprintf("%d.50", i))
+	}
+	e.exec(e.up, "UPDATE `"+e.shop+"`.orders_eu SET amount = amount + 1 WHERE customer_id = 2")
+	e.exec(e.up, "DELETE FROM `"+e.shop+"`.orders_eu WHERE customer_id = 3")
+	e.caughtUp(30 * time.Second)
+	e.verify()
+	got := e.snapshot(e.down, "SELECT id, customer_id, amount FROM `"+e.derived+"`.all_orders")
+	want := e.snapshot(e.up, "SELECT id, customer_id, amount FROM `"+e.shop+"`.orders UNION ALL SELECT id, customer_id, amount FROM `"+e.shop+"`.orders_eu")
+	if diff := diffRows(got, want); diff != "" {
+		t.Errorf("all_orders differs from the union of both tables:\n%s", diff)
 	}
 	e.stop(p)
 }
