@@ -15,7 +15,7 @@ build:
 
 testenv-up:
 	$(ENV_SH) install
-	$(ENV_SH) start upstream downstream
+	$(ENV_SH) start upstream downstream postgres
 
 testenv-down:
 	$(ENV_SH) stop all

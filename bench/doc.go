@@ -11,6 +11,10 @@
 //	BINFLOW_BENCH_UPDATES     single-row update transactions (default 20000)
 //	BINFLOW_BENCH_BATCH_ROWS  [batch] max_rows of the binflow runs, for
 //	                          experiments (default: binflow's own default)
+//	BINFLOW_BENCH_SNAPSHOT_ROWS  rows of the snapshot benchmark (BenchmarkSnapshot
+//	                          in snapshot_test.go; default 5000000): binflow's
+//	                          initial snapshot into an aggregate and a copy
+//	                          flow, against a full scan of the table
 //	BINFLOW_BENCH_PROFILE     directory: also run each binflow flow in-process
 //	                          under the CPU and heap profilers (an extra,
 //	                          untimed pass after the figures)

@@ -9,10 +9,12 @@
 package canal
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -165,7 +167,7 @@ func streamOnce(ctx context.Context, o Options, from schema.Position, h Handler)
 
 // stream decodes events into transactions until an error.
 func stream(ctx context.Context, streamer *replication.BinlogStreamer, from schema.Position, h Handler, progress *ReadProgress) (schema.Position, bool, error) {
-	d := decoder{file: from.File, tables: make(map[uint64]*schema.Table)}
+	d := decoder{file: from.File, tables: make(map[uint64]*schema.Table), maps: make(map[uint64]*replication.TableMapEvent)}
 	progressed := false
 	last := from
 	for {
@@ -208,9 +210,11 @@ func classify(err error, at schema.Position) error {
 // decoder turns the event stream of one connection into transactions.
 type decoder struct {
 	file   string
-	tables map[uint64]*schema.Table // by table id, from the latest table map
+	tables map[uint64]*schema.Table              // by table id, from the latest table map
+	maps   map[uint64]*replication.TableMapEvent // the table map each schema was built from
 	txn    *schema.Txn
 	gtid   string
+	ddl    DDLParser
 }
 
 func (d *decoder) event(ev *replication.BinlogEvent) (*schema.Txn, error) {
@@ -228,7 +232,7 @@ func (d *decoder) event(ev *replication.BinlogEvent) (*schema.Txn, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.tables[e.TableID] = t
+		d.tables[e.TableID], d.maps[e.TableID] = t, e
 	case *replication.RowsEvent:
 		return nil, d.rows(ev.Header.EventType, e)
 	case *replication.XIDEvent:
@@ -243,10 +247,12 @@ func (d *decoder) event(ev *replication.BinlogEvent) (*schema.Txn, error) {
 		case strings.EqualFold(q, "COMMIT"):
 			return d.commit(h), nil
 		default:
-			// A DDL or other statement: its own transaction, carrying no rows.
+			// A DDL or other statement: its own transaction, carrying no
+			// rows, and what it does to tables, for the flows to react to.
 			d.begin(h)
 			d.txn.Query = q
 			d.txn.QuerySchema = string(e.Schema)
+			d.txn.Changes, d.txn.QueryErr = d.ddl.ParseDDL(d.txn.QuerySchema, q)
 			return d.commit(h), nil
 		}
 	}
@@ -271,22 +277,30 @@ func (d *decoder) commit(h *replication.EventHeader) *schema.Txn {
 // table reuses the previous schema for a table id when the table map is
 // unchanged, so steady streams do not rebuild schemas per transaction.
 func (d *decoder) table(e *replication.TableMapEvent) (*schema.Table, error) {
-	if old, ok := d.tables[e.TableID]; ok && sameTable(old, e) {
+	if old, ok := d.tables[e.TableID]; ok && sameMap(d.maps[e.TableID], e) {
 		return old, nil
 	}
 	return schema.TableFromMap(e)
 }
 
-func sameTable(t *schema.Table, e *replication.TableMapEvent) bool {
-	if t.Schema != string(e.Schema) || t.Name != string(e.Table) || len(t.Columns) != int(e.ColumnCount) || len(e.ColumnName) != len(t.Columns) {
-		return false
+// sameMap reports whether two table maps describe the same schema: names,
+// types, and all the metadata decoding depends on. An ALTER that keeps the
+// type bytes (VARCHAR(10) to VARCHAR(20), latin1 to utf8mb4, new ENUM
+// values, INT to INT UNSIGNED) changes the metadata, and the schema with it.
+func sameMap(a, b *replication.TableMapEvent) bool {
+	if a == nil || a == b {
+		return a != nil
 	}
-	for i := range t.Columns {
-		if t.Columns[i].Name != string(e.ColumnName[i]) || e.ColumnType[i] != t.Columns[i].RawType {
-			return false
-		}
-	}
-	return true
+	eq := func(x, y [][]byte) bool { return slices.EqualFunc(x, y, bytes.Equal) }
+	eq2 := func(x, y [][][]byte) bool { return slices.EqualFunc(x, y, eq) }
+	return bytes.Equal(a.Schema, b.Schema) && bytes.Equal(a.Table, b.Table) && a.ColumnCount == b.ColumnCount &&
+		bytes.Equal(a.ColumnType, b.ColumnType) && slices.Equal(a.ColumnMeta, b.ColumnMeta) &&
+		bytes.Equal(a.NullBitmap, b.NullBitmap) && bytes.Equal(a.SignednessBitmap, b.SignednessBitmap) &&
+		slices.Equal(a.DefaultCharset, b.DefaultCharset) && slices.Equal(a.ColumnCharset, b.ColumnCharset) &&
+		slices.Equal(a.EnumSetDefaultCharset, b.EnumSetDefaultCharset) && slices.Equal(a.EnumSetColumnCharset, b.EnumSetColumnCharset) &&
+		eq(a.ColumnName, b.ColumnName) && eq2(a.EnumStrValue, b.EnumStrValue) && eq2(a.SetStrValue, b.SetStrValue) &&
+		slices.Equal(a.PrimaryKey, b.PrimaryKey) && slices.Equal(a.PrimaryKeyPrefix, b.PrimaryKeyPrefix) &&
+		slices.Equal(a.GeometryType, b.GeometryType)
 }
 
 func (d *decoder) rows(et replication.EventType, e *replication.RowsEvent) error {

@@ -19,6 +19,7 @@ type Config struct {
 	Log        Log        `toml:"log"`
 	HTTP       HTTP       `toml:"http"`
 	Health     Health     `toml:"health"`
+	Snapshot   Snapshot   `toml:"snapshot"`
 	Flows      []Flow     `toml:"flows"`
 }
 
@@ -33,8 +34,10 @@ type Upstream struct {
 	PasswordEnv string `toml:"password_env,omitempty"`
 	// ServerID binflow uses as a replica; must differ from every server's id.
 	ServerID uint32 `toml:"server_id"` // default 1001
-	// Start is where a flow without a checkpoint starts: "current" (the
-	// upstream's current position, default) or "file:pos" / "file".
+	// Start is where a flow without a checkpoint starts: "snapshot"
+	// (default: copy the existing rows of its tables from a consistent
+	// snapshot, then stream from the snapshot's position), "current" (the
+	// upstream's current position, no snapshot) or "file:pos" / "file".
 	Start string `toml:"start"`
 	// ServerChange says what to do when checkpoints were written against
 	// another server than the one binflow now reads: "refuse" (default) or
@@ -50,14 +53,22 @@ type Upstream struct {
 }
 
 // Downstream is the SQL store derived tables and checkpoints are written to.
+//
+// Driver is "mysql" (MySQL or MariaDB), "postgres" or "sqlite". Left out, it
+// is "mysql" when any server key (host, port, user, password, password_env,
+// database, tls*) is set, and "sqlite" otherwise: a config without a
+// downstream server writes to the SQLite file Path.
 type Downstream struct {
-	Driver      string `toml:"driver"` // "mysql" (default)
-	Host        string `toml:"host"`   // default "127.0.0.1"
-	Port        int    `toml:"port"`   // default 3306
-	User        string `toml:"user"`   // required
+	Driver      string `toml:"driver"` // see above
+	Host        string `toml:"host"`   // mysql, postgres: default "127.0.0.1"
+	Port        int    `toml:"port"`   // default 3306 (mysql), 5432 (postgres)
+	User        string `toml:"user"`   // mysql, postgres: required
 	Password    string `toml:"password,omitempty"`
 	PasswordEnv string `toml:"password_env,omitempty"`
-	Database    string `toml:"database"` // required
+	Database    string `toml:"database"` // mysql, postgres: required
+	// Path is the SQLite database file (driver "sqlite"), relative to the
+	// config file's folder; default "binflow.db".
+	Path string `toml:"path,omitempty"`
 	// Migrations is the folder of migration files; default "migrations".
 	Migrations string `toml:"migrations"`
 	// TLS of the downstream connections; see TLS in tls.go.
@@ -114,9 +125,13 @@ type Flow struct {
 //
 //	filter:    expr (rows for which it is true pass; see functions.Filter)
 //	project:   columns (kept, in order), rename (old -> new)
-//	aggregate: group_by, aggregates
-//	go:        name (a function registered in Go code)
-//	sink:      table, key, mode ("upsert", default)
+//	map:       set (column -> expression), cast (column -> type),
+//	           rename (old -> new), drop (columns)
+//	expand:    of (the column split into one row per element), as, format
+//	           ("set", "json" or "split"), separator (split), position
+//	aggregate: group_by, bucket, aggregates
+//	go:        name (a function registered in Go code), params
+//	sink:      table, key, mode ("upsert", default; "append"; "delete")
 type Function struct {
 	Kind       string            `toml:"kind"`
 	Name       string            `toml:"name,omitempty"`
@@ -129,13 +144,55 @@ type Function struct {
 	Mode       string            `toml:"mode,omitempty"`
 	Params     map[string]string `toml:"params,omitempty"`
 	Expr       string            `toml:"expr,omitempty"`
+
+	// map
+	Set  map[string]string `toml:"set,omitempty"`
+	Cast map[string]string `toml:"cast,omitempty"`
+	Drop []string          `toml:"drop,omitempty"`
+	// aggregate: a time bucket of a DATETIME column as a group-by key
+	Bucket Bucket `toml:"bucket,omitempty"`
+	// expand
+	Of        string `toml:"of,omitempty"`
+	As        string `toml:"as,omitempty"`
+	Format    string `toml:"format,omitempty"`
+	Separator string `toml:"separator,omitempty"`
+	Position  string `toml:"position,omitempty"`
 }
 
 // Aggregate is one output column of an aggregate function.
 type Aggregate struct {
 	Column string `toml:"column"`       // output column name
-	Func   string `toml:"func"`         // "count" or "sum"
-	Of     string `toml:"of,omitempty"` // input column (sum only)
+	Func   string `toml:"func"`         // count, sum, avg, min, max, count_distinct
+	Of     string `toml:"of,omitempty"` // input column (count: optional, rows where it is not NULL)
+}
+
+// Bucket groups an aggregate by the minute, hour, day or month of a DATETIME,
+// TIMESTAMP or DATE column (in UTC), after its group_by columns.
+type Bucket struct {
+	Column string `toml:"column"`       // input column
+	Every  string `toml:"every"`        // "minute", "hour", "day" or "month"
+	As     string `toml:"as,omitempty"` // output column, default Column
+}
+
+// IsSet reports whether the bucket is configured.
+func (b Bucket) IsSet() bool { return b != Bucket{} }
+
+// OutputColumn is the bucket's column in the derived table.
+func (b Bucket) OutputColumn() string {
+	if b.As != "" {
+		return b.As
+	}
+	return b.Column
+}
+
+// AggregateKey is the key of an aggregate's derived table: its group_by
+// columns, then its bucket's output column.
+func (f *Function) AggregateKey() []string {
+	key := append([]string(nil), f.GroupBy...)
+	if f.Bucket.IsSet() {
+		key = append(key, f.Bucket.OutputColumn())
+	}
+	return key
 }
 
 // Duration is a time.Duration written as "200ms", "5s" in TOML.

@@ -13,22 +13,24 @@ import (
 
 // Defaults for keys config.toml may leave out.
 const (
-	DefaultFlavor            = FlavorMariaDB
-	DefaultHost              = "127.0.0.1"
-	DefaultPort              = 3306
-	DefaultServerID   uint32 = 1001
-	DefaultStart             = StartCurrent
-	DefaultDriver            = "mysql"
-	DefaultMigrations        = "migrations"
-	DefaultMaxRows           = 5000
-	DefaultMaxDelay          = "200ms"
-	DefaultQueueTxns         = 256
-	DefaultRetryMax          = "30s"
-	DefaultLogLevel          = "info"
-	DefaultLogFormat         = LogFormatAuto
-	DefaultHTTPListen        = "" // serve nothing
-	DefaultMaxLag            = "30s"
-	DefaultSinkMode          = ModeUpsert
+	DefaultFlavor              = FlavorMariaDB
+	DefaultHost                = "127.0.0.1"
+	DefaultPort                = 3306
+	DefaultServerID     uint32 = 1001
+	DefaultStart               = StartSnapshot
+	DefaultDriver              = DriverMySQL // when a server key is set; DriverSQLite otherwise
+	DefaultPostgresPort        = 5432
+	DefaultSQLitePath          = "binflow.db"
+	DefaultMigrations          = "migrations"
+	DefaultMaxRows             = 5000
+	DefaultMaxDelay            = "200ms"
+	DefaultQueueTxns           = 256
+	DefaultRetryMax            = "30s"
+	DefaultLogLevel            = "info"
+	DefaultLogFormat           = LogFormatAuto
+	DefaultHTTPListen          = "" // serve nothing
+	DefaultMaxLag              = "30s"
+	DefaultSinkMode            = ModeUpsert
 )
 
 // Load reads, decodes and validates the config file at path: unknown keys
@@ -173,9 +175,7 @@ func (c *Config) applyDefaults(isSet func(key string) bool) {
 	setString("upstream.server_change", &c.Upstream.ServerChange, ServerChangeRefuse)
 	setString("upstream.tls", &c.Upstream.TLSMode, DefaultTLS)
 
-	setString("downstream.driver", &c.Downstream.Driver, DefaultDriver)
-	setString("downstream.host", &c.Downstream.Host, DefaultHost)
-	setInt("downstream.port", &c.Downstream.Port, DefaultPort)
+	c.Downstream.applyDefaults(isSet, setString, setInt)
 	setString("downstream.migrations", &c.Downstream.Migrations, DefaultMigrations)
 	setString("downstream.tls", &c.Downstream.TLSMode, DefaultTLS)
 
@@ -189,6 +189,7 @@ func (c *Config) applyDefaults(isSet func(key string) bool) {
 
 	setString("http.listen", &c.HTTP.Listen, DefaultHTTPListen)
 	setDuration("health.max_lag", &c.Health.MaxLag, DefaultMaxLag)
+	c.Snapshot.applyDefaults(setInt, setDuration)
 
 	for i := range c.Flows {
 		functions := c.Flows[i].Functions
@@ -202,9 +203,42 @@ func (c *Config) applyDefaults(isSet func(key string) bool) {
 			// An aggregate's rows are identified by its group; writing them
 			// under any other key would split or merge groups.
 			if !isSet(key+".key") && j > 0 && functions[j-1].Kind == KindAggregate {
-				fn.Key = append([]string(nil), functions[j-1].GroupBy...)
+				fn.Key = functions[j-1].AggregateKey()
+			}
+			// An append sink's rows are identified by where they came from.
+			if !isSet(key+".key") && fn.Mode == ModeAppend {
+				fn.Key = AppendKey()
 			}
 		}
+	}
+}
+
+// downstreamServerKeys are the keys of [downstream] that name a server:
+// any of them set makes the driver default to mysql rather than sqlite.
+var downstreamServerKeys = []string{"host", "port", "user", "password", "password_env", "database",
+	"tls", "tls_ca", "tls_cert", "tls_key", "tls_server_name"}
+
+// applyDefaults picks the driver (see Downstream), then that driver's
+// defaults.
+func (d *Downstream) applyDefaults(isSet func(string) bool, setString func(string, *string, string), setInt func(string, *int, int)) {
+	if !isSet("downstream.driver") {
+		d.Driver = DriverSQLite
+		for _, k := range downstreamServerKeys {
+			if isSet("downstream." + k) {
+				d.Driver = DefaultDriver
+				break
+			}
+		}
+	}
+	switch d.Driver {
+	case DriverSQLite:
+		setString("downstream.path", &d.Path, DefaultSQLitePath)
+	case DriverPostgres:
+		setString("downstream.host", &d.Host, DefaultHost)
+		setInt("downstream.port", &d.Port, DefaultPostgresPort)
+	default:
+		setString("downstream.host", &d.Host, DefaultHost)
+		setInt("downstream.port", &d.Port, DefaultPort)
 	}
 }
 

@@ -292,6 +292,7 @@ func (c *Config) resolveTLSPaths() {
 	for _, p := range []*string{
 		&c.Upstream.TLSCA, &c.Upstream.TLSCert, &c.Upstream.TLSKey,
 		&c.Downstream.TLSCA, &c.Downstream.TLSCert, &c.Downstream.TLSKey,
+		&c.Downstream.Path, // the SQLite file, not TLS, but resolved alike
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

@@ -17,14 +17,25 @@ const (
 	FlavorMySQL   = "mysql"
 )
 
+// Downstream drivers.
+const (
+	DriverMySQL    = "mysql"
+	DriverPostgres = "postgres"
+	DriverSQLite   = "sqlite"
+)
+
 // Upstream.ServerChange policies.
 const (
 	ServerChangeRefuse = "refuse"
 	ServerChangeGTID   = "gtid"
 )
 
-// StartCurrent is Upstream.Start for "the upstream's current position".
-const StartCurrent = "current"
+// StartCurrent is Upstream.Start for "the upstream's current position";
+// StartSnapshot for "snapshot the flow's tables, then stream from there".
+const (
+	StartCurrent  = "current"
+	StartSnapshot = "snapshot"
+)
 
 // Function kinds.
 const (
@@ -33,16 +44,58 @@ const (
 	KindGo        = "go"
 	KindSink      = "sink"
 	KindFilter    = "filter"
+	KindMap       = "map"
+	KindExpand    = "expand"
 )
 
 // Aggregate funcs.
 const (
-	AggregateCount = "count"
-	AggregateSum   = "sum"
+	AggregateCount         = "count"
+	AggregateSum           = "sum"
+	AggregateAvg           = "avg"
+	AggregateMin           = "min"
+	AggregateMax           = "max"
+	AggregateCountDistinct = "count_distinct"
 )
 
-// ModeUpsert is the sink mode that replaces rows by key.
-const ModeUpsert = "upsert"
+// Sink modes: ModeUpsert replaces rows by key (deleting the rows whose
+// source row is gone), ModeAppend appends one row per change to a history
+// table, ModeDelete deletes the key of every row that reaches it.
+const (
+	ModeUpsert = "upsert"
+	ModeAppend = "append"
+	ModeDelete = "delete"
+)
+
+// Columns an append sink writes besides the row's own: the change (insert,
+// update or delete), the binlog position just after its upstream transaction
+// (file and offset), the number of the row within what the sink appended for
+// that transaction, and the transaction's commit time. AppendKey is the
+// history table's primary key.
+const (
+	AppendOp         = "op"
+	AppendFile       = "binlog_file"
+	AppendPos        = "binlog_pos"
+	AppendRow        = "binlog_row"
+	AppendCommitTime = "commit_time"
+)
+
+// AppendKey is the primary key of an append sink's table.
+func AppendKey() []string { return []string{AppendFile, AppendPos, AppendRow} }
+
+// StateCountColumn is the count column of an aggregate's state tables (see
+// functions.StateTable).
+const StateCountColumn = "n"
+
+// Expand formats.
+const (
+	ExpandSet   = "set"   // a SET value or any comma-separated list
+	ExpandJSON  = "json"  // a JSON array
+	ExpandSplit = "split" // a list with the given separator
+)
+
+// castType is the syntax of map's cast types.
+var castType = regexp.MustCompile(`^(int|uint|float|string|date|datetime|decimal|decimal\(\s*\d{1,2}\s*,\s*\d{1,2}\s*\))$`)
 
 // Log formats.
 const (
@@ -53,11 +106,14 @@ const (
 
 var (
 	flavors       = []string{FlavorMariaDB, FlavorMySQL}
-	drivers       = []string{"mysql"}
+	drivers       = []string{DriverMySQL, DriverPostgres, DriverSQLite}
 	logLevels     = []string{"debug", "info", "warn", "error"}
 	logFormats    = []string{LogFormatJSON, LogFormatConsole, LogFormatAuto}
-	functionKinds = []string{KindFilter, KindProject, KindAggregate, KindGo, KindSink}
-	sinkModes     = []string{ModeUpsert}
+	functionKinds = []string{KindFilter, KindProject, KindMap, KindExpand, KindAggregate, KindGo, KindSink}
+	sinkModes     = []string{ModeUpsert, ModeAppend, ModeDelete}
+	aggregateFns  = []string{AggregateCount, AggregateSum, AggregateAvg, AggregateMin, AggregateMax, AggregateCountDistinct}
+	bucketUnits   = []string{"minute", "hour", "day", "month"}
+	expandFormats = []string{ExpandSet, ExpandJSON, ExpandSplit}
 	serverChanges = []string{ServerChangeRefuse, ServerChangeGTID}
 
 	// functionKeys lists, per kind, the keys of a [[flows.functions]] entry
@@ -65,7 +121,9 @@ var (
 	functionKeys = map[string][]string{
 		KindFilter:    {"kind", "expr"},
 		KindProject:   {"kind", "columns", "rename"},
-		KindAggregate: {"kind", "group_by", "aggregates"},
+		KindMap:       {"kind", "set", "cast", "rename", "drop"},
+		KindExpand:    {"kind", "of", "as", "format", "separator", "position"},
+		KindAggregate: {"kind", "group_by", "bucket", "aggregates"},
 		KindGo:        {"kind", "name", "params"},
 		KindSink:      {"kind", "table", "key", "mode"},
 	}
@@ -98,6 +156,7 @@ func (c *Config) validate(isSet func(key string) bool) Errors {
 	v.log(&c.Log)
 	v.http(&c.HTTP)
 	v.health(&c.Health)
+	v.snapshot(&c.Snapshot)
 	v.flows(c.Flows)
 	return v.errs
 }
@@ -124,6 +183,13 @@ func (v *validator) upstream(u *Upstream) {
 
 func (v *validator) downstream(d *Downstream) {
 	v.oneOf("downstream.driver", "driver", d.Driver, drivers)
+	if d.Driver == DriverSQLite {
+		v.sqliteDownstream(d)
+		return
+	}
+	if v.keySet("downstream.path", d.Path != "") {
+		v.add("downstream.path", "applies only to driver \"sqlite\" (a database file); driver is %q: remove path", d.Driver)
+	}
 	v.required("downstream.host", d.Host, "the downstream server's host name or address")
 	v.port("downstream.port", d.Port)
 	v.required("downstream.user", d.User, "the user binflow writes derived tables as")
@@ -134,6 +200,33 @@ func (v *validator) downstream(d *Downstream) {
 	}
 	v.required("downstream.migrations", d.Migrations, "the folder of migration files")
 	v.tls("downstream", d.TLS())
+}
+
+// sqliteDownstream validates [downstream] for a SQLite file: a path, and
+// none of the keys of a server.
+func (v *validator) sqliteDownstream(d *Downstream) {
+	if v.required("downstream.path", d.Path, "the SQLite database file derived tables and checkpoints go to") &&
+		strings.ContainsAny(d.Path, "?#\x00") {
+		v.add("downstream.path", "must not contain ?, # or a NUL byte, got %q", d.Path)
+	}
+	set := map[string]bool{"host": d.Host != "", "port": d.Port != 0, "user": d.User != "", "password": d.Password != "",
+		"password_env": d.PasswordEnv != "", "database": d.Database != "", "tls": d.TLSMode != "" && d.TLSMode != DefaultTLS,
+		"tls_ca": d.TLSCA != "", "tls_cert": d.TLSCert != "", "tls_key": d.TLSKey != "", "tls_server_name": d.TLSServerName != ""}
+	for _, k := range downstreamServerKeys {
+		if v.keySet("downstream."+k, set[k]) {
+			v.add("downstream."+k, "does not apply to driver \"sqlite\", which writes the file downstream.path; remove it, or set driver = \"mysql\" or \"postgres\"")
+		}
+	}
+	v.required("downstream.migrations", d.Migrations, "the folder of migration files")
+}
+
+// keySet reports whether the file set key; for a Config built in code (no
+// isSet), whether its field is non-zero.
+func (v *validator) keySet(key string, nonZero bool) bool {
+	if v.isSet != nil {
+		return v.isSet(key)
+	}
+	return nonZero
 }
 
 func (v *validator) batch(b *Batch) {
@@ -234,6 +327,7 @@ func (v *validator) functions(flow int, functions []Function) {
 		v.add(key, "at least one function is required, and the last must be a sink")
 		return
 	}
+	sinkTables := map[string]int{}
 	for j := range functions {
 		fn := &functions[j]
 		fnKey := functionKey(flow, j)
@@ -245,10 +339,12 @@ func (v *validator) functions(flow int, functions []Function) {
 		case functionKeys[fn.Kind] == nil:
 			v.add(fnKey+".kind", "unknown function kind %q; expected one of %s", fn.Kind, strings.Join(functionKinds, ", "))
 			continue
-		case fn.Kind == KindSink && !last:
-			v.add(fnKey+".kind", "a sink must be the last function of a flow, but %d more follow it", len(functions)-1-j)
+		case fn.Kind == KindSink && !last && j > 0 && functions[j-1].Kind == KindAggregate:
+			v.add(fnKey+".kind", "an aggregate's sink must be the last function of a flow (an aggregate passes no rows on), but %d more follow it", len(functions)-1-j)
 		case fn.Kind != KindSink && last:
 			v.add(fnKey+".kind", "the last function of a flow must be a sink, got %q", fn.Kind)
+		case fn.Kind == KindAggregate && functions[j+1].Kind != KindSink:
+			v.add(functionKey(flow, j+1)+".kind", "an aggregate must be followed by its sink (the derived table), got %q", functions[j+1].Kind)
 		}
 		v.irrelevantKeys(fnKey, fn)
 
@@ -257,6 +353,10 @@ func (v *validator) functions(flow int, functions []Function) {
 			v.required(fnKey+".expr", fn.Expr, "an expression over the row's columns that is true for rows to keep")
 		case KindProject:
 			v.project(fnKey, fn)
+		case KindMap:
+			v.mapFunction(fnKey, fn)
+		case KindExpand:
+			v.expand(fnKey, fn)
 		case KindAggregate:
 			v.aggregate(fnKey, fn)
 		case KindGo:
@@ -267,6 +367,15 @@ func (v *validator) functions(flow int, functions []Function) {
 				previous = &functions[j-1]
 			}
 			v.sink(fnKey, fn, previous)
+			// Two sinks of one flow writing one table would each coalesce
+			// by key without seeing the other's writes.
+			if fn.Table != "" {
+				if first, dup := sinkTables[fn.Table]; dup {
+					v.add(fnKey+".table", "table %q is already written by functions[%d] of this flow; a flow writes each table once", fn.Table, first)
+				} else {
+					sinkTables[fn.Table] = j
+				}
+			}
 		}
 	}
 }
@@ -284,6 +393,16 @@ func (v *validator) irrelevantKeys(fnKey string, fn *Function) {
 		"key":        fn.Key != nil,
 		"mode":       fn.Mode != "",
 		"params":     fn.Params != nil,
+		"expr":       fn.Expr != "",
+		"set":        fn.Set != nil,
+		"cast":       fn.Cast != nil,
+		"drop":       fn.Drop != nil,
+		"bucket":     fn.Bucket.IsSet(),
+		"of":         fn.Of != "",
+		"as":         fn.As != "",
+		"format":     fn.Format != "",
+		"separator":  fn.Separator != "",
+		"position":   fn.Position != "",
 	}
 	allowed := functionKeys[fn.Kind]
 	for _, name := range slices.Sorted(maps.Keys(set)) {
@@ -344,19 +463,21 @@ func (v *validator) project(fnKey string, fn *Function) {
 }
 
 func (v *validator) aggregate(fnKey string, fn *Function) {
-	if len(fn.GroupBy) == 0 {
+	if len(fn.GroupBy) == 0 && !fn.Bucket.IsSet() {
 		v.add(fnKey+".group_by", "at least one column to group by is required")
 	}
 	v.columnList(fnKey+".group_by", fn.GroupBy)
+	v.bucket(fnKey+".bucket", fn)
 	if len(fn.Aggregates) == 0 {
 		v.add(fnKey+".aggregates", `at least one aggregate ({ column = "n", func = "count" }) is required`)
 		return
 	}
 	grouped := map[string]bool{}
-	for _, c := range fn.GroupBy {
+	for _, c := range fn.AggregateKey() {
 		grouped[c] = true
 	}
 	outputs := map[string]int{}
+	rowCount := false
 	for k, agg := range fn.Aggregates {
 		aggKey := fmt.Sprintf("%s.aggregates[%d]", fnKey, k)
 		switch problem := columnProblem(agg.Column); {
@@ -373,22 +494,134 @@ func (v *validator) aggregate(fnKey string, fn *Function) {
 				outputs[agg.Column] = k
 			}
 		}
+		if problem := columnProblem(agg.Of); agg.Of != "" && problem != "" {
+			v.add(aggKey+".of", "column name %s", problem)
+			continue
+		}
 		switch agg.Func {
 		case AggregateCount:
-			if agg.Of != "" {
-				v.add(aggKey+".of", "does not apply to count, which counts rows; remove it")
-			}
+			rowCount = rowCount || agg.Of == ""
 		case AggregateSum:
 			if agg.Of == "" {
 				v.add(aggKey+".of", "required for sum: the input column to add up")
-			} else if problem := columnProblem(agg.Of); problem != "" {
-				v.add(aggKey+".of", "column name %s", problem)
+			}
+		case AggregateAvg:
+			if agg.Of == "" {
+				v.add(aggKey+".of", "required for avg: the input column to average")
+				continue
+			}
+			if !hasAggregate(fn.Aggregates, AggregateSum, agg.Of) || !hasAggregate(fn.Aggregates, AggregateCount, agg.Of) {
+				v.add(aggKey, `avg(%[1]s) is derived from sum(%[1]s) and count(%[1]s) in the same table: add { column = "sum_%[1]s", func = "sum", of = %[1]q } and { column = "count_%[1]s", func = "count", of = %[1]q }`, agg.Of)
+			}
+		case AggregateMin, AggregateMax, AggregateCountDistinct:
+			switch {
+			case agg.Of == "":
+				v.add(aggKey+".of", "required for %s: the input column it reads", agg.Func)
+			case grouped[agg.Of]:
+				v.add(aggKey+".of", "%q is a group-by column, constant in each group", agg.Of)
+			case agg.Of == StateCountColumn || grouped[StateCountColumn]:
+				v.add(aggKey+".of", "the state table of %s keeps its counts in a column %q, so neither the input column nor a group-by column may be called %[2]q; rename it with a map first", agg.Func, StateCountColumn)
 			}
 		case "":
-			v.add(aggKey+".func", "required; expected one of count, sum")
+			v.add(aggKey+".func", "required; expected one of %s", strings.Join(aggregateFns, ", "))
 		default:
-			v.add(aggKey+".func", "unknown aggregate func %q; expected one of count, sum", agg.Func)
+			v.add(aggKey+".func", "unknown aggregate func %q; expected one of %s", agg.Func, strings.Join(aggregateFns, ", "))
 		}
+	}
+	if !rowCount {
+		v.add(fnKey+".aggregates", `needs a count of rows ({ column = "n", func = "count" }, without of): it tells when a group is empty`)
+	}
+}
+
+func hasAggregate(aggs []Aggregate, fn, of string) bool {
+	for _, a := range aggs {
+		if a.Func == fn && a.Of == of {
+			return true
+		}
+	}
+	return false
+}
+
+// bucket checks an aggregate's time bucket.
+func (v *validator) bucket(key string, fn *Function) {
+	b := fn.Bucket
+	if !b.IsSet() {
+		return
+	}
+	if v.required(key+".column", b.Column, "the DATETIME, TIMESTAMP or DATE column to bucket") {
+		if problem := columnProblem(b.Column); problem != "" {
+			v.add(key+".column", "column name %s", problem)
+		}
+	}
+	v.oneOf(key+".every", "bucket unit", b.Every, bucketUnits)
+	if problem := columnProblem(b.As); b.As != "" && problem != "" {
+		v.add(key+".as", "column name %s", problem)
+	}
+	if slices.Contains(fn.GroupBy, b.OutputColumn()) {
+		v.add(key+".as", "the bucket's column %q is also a group_by column; name it with as", b.OutputColumn())
+	}
+}
+
+// mapFunction checks a map: computed columns, casts, renames and drops.
+func (v *validator) mapFunction(fnKey string, fn *Function) {
+	if len(fn.Set) == 0 && len(fn.Cast) == 0 && len(fn.Rename) == 0 && len(fn.Drop) == 0 {
+		v.add(fnKey, "a map function needs set (column = expression), cast (column = type), rename (old = new) and/or drop (columns)")
+		return
+	}
+	for _, name := range slices.Sorted(maps.Keys(fn.Set)) {
+		key := joinKey(fnKey+".set", name)
+		if problem := columnProblem(name); problem != "" {
+			v.add(key, "column name %s", problem)
+		} else if strings.TrimSpace(fn.Set[name]) == "" {
+			v.add(key, "must be an expression over the row's columns, such as \"amount * 1.2\"")
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(fn.Cast)) {
+		key := joinKey(fnKey+".cast", name)
+		if problem := columnProblem(name); problem != "" {
+			v.add(key, "column name %s", problem)
+		} else if !castType.MatchString(strings.ToLower(fn.Cast[name])) {
+			v.add(key, "unknown type %q; expected int, uint, float, decimal, decimal(P,S), string, date or datetime", fn.Cast[name])
+		}
+	}
+	for _, old := range slices.Sorted(maps.Keys(fn.Rename)) {
+		key := joinKey(fnKey+".rename", old)
+		if problem := columnProblem(old); problem != "" {
+			v.add(key, "column to rename %s", problem)
+		} else if problem := columnProblem(fn.Rename[old]); problem != "" {
+			v.add(key, "new column name %s", problem)
+		}
+	}
+	v.columnList(fnKey+".drop", fn.Drop)
+}
+
+// expand checks an expand: the column split into rows and its format.
+func (v *validator) expand(fnKey string, fn *Function) {
+	if v.required(fnKey+".of", fn.Of, "the column to split into one row per element") {
+		if problem := columnProblem(fn.Of); problem != "" {
+			v.add(fnKey+".of", "column name %s", problem)
+		}
+	}
+	if fn.Format != "" {
+		v.oneOf(fnKey+".format", "format", fn.Format, expandFormats)
+	}
+	switch {
+	case fn.Format == ExpandSplit && fn.Separator == "":
+		v.add(fnKey+".separator", `required with format = "split": the text between elements, such as "|"`)
+	case fn.Format != ExpandSplit && fn.Separator != "":
+		v.add(fnKey+".separator", `applies to format = "split" only`)
+	}
+	for _, k := range []struct{ key, name string }{{"as", fn.As}, {"position", fn.Position}} {
+		if problem := columnProblem(k.name); k.name != "" && problem != "" {
+			v.add(fnKey+"."+k.key, "column name %s", problem)
+		}
+	}
+	as := fn.As
+	if as == "" {
+		as = fn.Of
+	}
+	if fn.Position != "" && fn.Position == as {
+		v.add(fnKey+".position", "%q is also the element's column; pick another name", fn.Position)
 	}
 }
 
@@ -420,12 +653,18 @@ func (v *validator) sink(fnKey string, fn *Function, previous *Function) {
 		v.add(fnKey+".key", "at least one key column is required: the downstream table's primary key")
 	default:
 		v.columnList(fnKey+".key", fn.Key)
-		if afterAggregate && !sameSet(fn.Key, previous.GroupBy) {
+		if afterAggregate && !sameSet(fn.Key, previous.AggregateKey()) {
 			v.add(fnKey+".key", "after an aggregate the key must be its group_by columns %q, got %q; leave key out to use them",
-				previous.GroupBy, fn.Key)
+				previous.AggregateKey(), fn.Key)
+		}
+		if fn.Mode == ModeAppend && !sameSet(fn.Key, AppendKey()) {
+			v.add(fnKey+".key", "an append sink's key is its history columns %q, got %q; leave key out to use them", AppendKey(), fn.Key)
 		}
 	}
 	v.oneOf(fnKey+".mode", "mode", fn.Mode, sinkModes)
+	if afterAggregate && fn.Mode != ModeUpsert && fn.Mode != "" {
+		v.add(fnKey+".mode", "an aggregate's sink keeps one row per group: mode must be %q, got %q", ModeUpsert, fn.Mode)
+	}
 }
 
 // columnList checks each column name of a list and that none repeats.
@@ -476,12 +715,14 @@ func (v *validator) positive(key string, n int) {
 	}
 }
 
-// ParseStart splits Upstream.Start: current is true for "current"; otherwise
-// file is the binlog file name and pos its position (0 when only a file is
-// given, meaning the start of that file).
+// ParseStart splits Upstream.Start: current is true for "current" and
+// "snapshot" (neither names a position: a snapshot's position is the one of
+// its consistent view, taken when it starts); otherwise file is the binlog
+// file name and pos its position (0 when only a file is given, meaning the
+// start of that file).
 func ParseStart(start string) (file string, pos uint32, current bool, err error) {
-	const want = `must be "current", "FILE" or "FILE:POS" (e.g. "mariadb-bin.000042:4")`
-	if start == StartCurrent {
+	const want = `must be "snapshot", "current", "FILE" or "FILE:POS" (e.g. "mariadb-bin.000042:4")`
+	if start == StartCurrent || start == StartSnapshot {
 		return "", 0, true, nil
 	}
 	file, posText, hasPos := strings.Cut(start, ":")

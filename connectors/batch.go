@@ -54,18 +54,56 @@ type Delta struct {
 	DeleteWhenZero string
 }
 
+// Insert appends rows to a table (an append-only history): a plain INSERT,
+// never replacing a row. A duplicate key is an error.
+type Insert struct {
+	Table   string
+	Columns []string
+	Rows    [][]any // values in Columns order
+}
+
+// Recompute sets columns of the rows of Table with the given keys from data
+// already downstream, after the batch's deltas: an aggregate over a state
+// table (MIN, MAX or COUNT of the state rows with the same key), or the ratio
+// of two columns of the row itself (an average from a sum and a count). Keys
+// without a row are skipped.
+type Recompute struct {
+	Table string
+	Key   []string
+	Keys  [][]any // key values in Key order
+	Set   []Computed
+}
+
+// Computed is one column a Recompute sets.
+type Computed struct {
+	Column string
+	// Func is "min", "max" or "count" over State, or "div" of Num by Den.
+	Func string
+	// State is the state table: its first columns are Key (same names),
+	// Of is the column MIN and MAX read; COUNT counts the rows.
+	State string
+	Of    string
+	// Num and Den are columns of Table: Column = Num / Den, or NULL when Den
+	// is 0.
+	Num, Den string
+}
+
 // Batch is everything one flow writes in one downstream transaction. A
-// connector applies Deletes, then Upserts, then Deltas, then stores the
-// checkpoint, all or nothing. Producers coalesce writes per key so that the
-// three lists never touch the same key of the same table.
+// connector applies Deletes, then Upserts, then Inserts, then Deltas, then
+// Recomputes, then stores the checkpoint, all or nothing. Producers coalesce
+// writes per key so that the lists never touch the same key of the same table
+// (Recomputes excepted: they read what the deltas wrote).
 type Batch struct {
 	Deletes    []Delete
 	Upserts    []Upsert
+	Inserts    []Insert
 	Deltas     []Delta
+	Recomputes []Recompute
 	Checkpoint Checkpoint
 }
 
-// Len is the number of row writes in the batch.
+// Len is the number of row writes in the batch (Recomputes, which rewrite
+// rows the deltas touched, are not counted).
 func (b *Batch) Len() int {
 	n := 0
 	for i := range b.Deletes {
@@ -74,8 +112,12 @@ func (b *Batch) Len() int {
 	for i := range b.Upserts {
 		n += len(b.Upserts[i].Rows)
 	}
+	for i := range b.Inserts {
+		n += len(b.Inserts[i].Rows)
+	}
 	for i := range b.Deltas {
 		n += len(b.Deltas[i].Rows)
 	}
+	// Recomputes rewrite rows the deltas already counted.
 	return n
 }

@@ -60,6 +60,10 @@ type Options struct {
 	// resume after their GTID sets on this one (config upstream.server_change
 	// = "gtid"); otherwise such checkpoints are refused.
 	MoveByGTID bool
+	// Snapshot, when set, lets the engine snapshot flows (see
+	// SnapshotOptions): a flow being snapshotted or catching up is fed by a
+	// reader of its own while the others stream.
+	Snapshot *SnapshotOptions
 	// AfterCommit, when set, is called after each committed batch (tests).
 	AfterCommit func(flow string, cp connectors.Checkpoint, rows int)
 	// Observer, when set, is told of each committed batch (metrics).
@@ -71,6 +75,9 @@ type Spec struct {
 	Name   string
 	Tables []string // "schema.table"
 	Chain  *functions.Chain
+	// Sinks names the derived tables the chain writes, sinks and aggregate
+	// state tables (a new flow's must be empty before its snapshot).
+	Sinks []string
 }
 
 // Engine runs flows over one upstream and one downstream.
@@ -88,6 +95,9 @@ type Engine struct {
 	readTxns       uint64
 	blockedOn      string
 	blockedSince   time.Time
+
+	attach attachState   // which flows the reader feeds
+	snaps  snapshotState // snapshots in progress, for Status
 }
 
 // New builds an engine. Nothing runs until Run.
@@ -109,7 +119,7 @@ func New(src Source, store Store, specs []Spec, o Options) *Engine {
 	}
 	e := &Engine{src: src, store: store, opts: o}
 	for _, s := range specs {
-		r := &runner{spec: s, opts: o, store: store, tables: map[string]bool{},
+		r := &runner{spec: s, opts: o, store: &guardedStore{Store: store}, tables: map[string]bool{},
 			in: make(chan *schema.Txn, o.QueueTxns), layouts: functions.Layouts{}, done: make(chan struct{}),
 			log: o.Log.With().Str("flow", s.Name).Logger()}
 		for _, t := range s.Tables {
@@ -132,6 +142,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Where the reader starts, before any flow may compare itself with it
+	// (a flow joining later attaches once it has applied up to here).
+	e.readMu.Lock()
+	e.readPos = start
+	e.readMu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -139,9 +154,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	failed := make(chan struct{}, len(e.flows))
 	for _, r := range e.flows {
 		wg.Add(1)
+		detached := e.isDetached(r) // the reader has not started: no wait
 		go func() {
 			defer wg.Done()
-			if err := r.run(ctx); err != nil && ctx.Err() == nil {
+			if err := e.runFlow(ctx, r, detached); err != nil && ctx.Err() == nil {
 				r.fail(err)
 				failed <- struct{}{}
 				return
@@ -207,6 +223,7 @@ func (e *Engine) resume(ctx context.Context) (start schema.Position, startGTID s
 		if err != nil {
 			return start, "", fmt.Errorf("flow %s: load checkpoint: %w", r.spec.Name, err)
 		}
+		stored := cp // as the downstream holds it, for the flow's compare-and-set commits
 		if ok && cp.ServerID != serverID {
 			if !e.opts.MoveByGTID {
 				return start, "", fmt.Errorf("flow %s: checkpoint %s was written against upstream server_id %d, but the upstream now is server_id %d; refusing to mix binlogs of different servers (to move to another server of the same replication topology, set upstream.server_change = \"gtid\"; otherwise reset the flow's checkpoint)",
@@ -222,6 +239,19 @@ func (e *Engine) resume(ctx context.Context) (start schema.Position, startGTID s
 			cp.Pos = schema.Position{}
 		}
 		if !ok {
+			snap, err := e.snapshotting(ctx, r)
+			if err != nil {
+				return start, "", err
+			}
+			if snap {
+				// Snapshotted on its own goroutine (runFlow) while the
+				// others stream; it attaches to the reader afterwards.
+				e.detach(r)
+				continue
+			}
+		}
+		if !ok {
+			r.setStored(nil)
 			pos := e.opts.Start
 			if pos.IsZero() {
 				if pos, err = e.src.CurrentPosition(ctx); err != nil {
@@ -238,6 +268,7 @@ func (e *Engine) resume(ctx context.Context) (start schema.Position, startGTID s
 			}
 			r.log.Info().Str("position", pos.String()).Msg("new flow: no checkpoint, starting here")
 		} else {
+			r.setStored(&stored)
 			r.log.Info().Str("position", cp.Pos.String()).Msg("resuming from checkpoint")
 		}
 		r.cp = cp
@@ -248,6 +279,13 @@ func (e *Engine) resume(ctx context.Context) (start schema.Position, startGTID s
 		}
 		if !r.byGTID && (start.IsZero() || cp.Pos.Compare(start) < 0) {
 			start = cp.Pos
+		}
+	}
+	if start.IsZero() && !moved {
+		// Every flow is snapshotting: read from here, the snapshots'
+		// positions are later.
+		if start, err = e.src.CurrentPosition(ctx); err != nil {
+			return start, "", fmt.Errorf("read upstream position: %w", err)
 		}
 	}
 	if !moved {
@@ -276,8 +314,11 @@ func (e *Engine) resume(ctx context.Context) (start schema.Position, startGTID s
 // even those without their tables, so their checkpoints keep up with the
 // binlog; a full queue blocks the reader (backpressure).
 func (e *Engine) route(ctx context.Context, txn *schema.Txn) error {
+	// A flow attaches between two transactions (see catchUp).
+	e.attach.mu.Lock()
+	defer e.attach.mu.Unlock()
 	for _, r := range e.flows {
-		if r.stopped() {
+		if r.stopped() || e.attach.detached[r] {
 			continue
 		}
 		select {

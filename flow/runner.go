@@ -88,6 +88,17 @@ type builtBatch struct {
 func (r *runner) run(ctx context.Context) error {
 	defer r.once.Do(func() { close(r.done) })
 	r.setState(StateRunning)
+	// Go functions' state is that of the checkpoint: read it back before
+	// the first change.
+	if r.spec.Chain.HasState() {
+		l, ok := r.stateLoader()
+		if !ok {
+			r.spec.Chain.StateUnavailable(fmt.Errorf("flow %s: this downstream does not keep Go function state (binflow_state); use MySQL or MariaDB", r.spec.Name))
+		} else if err := r.spec.Chain.LoadState(ctx, l); err != nil {
+			r.noteError(ErrorDownstream, err)
+			return err
+		}
+	}
 	// r.cp belongs to the committer from here on.
 	r.taken, r.serverID, r.serverUUID = r.cp.Pos, r.cp.ServerID, r.cp.ServerUUID
 
@@ -119,7 +130,7 @@ func (r *runner) run(ctx context.Context) error {
 			return err
 		case txn := <-r.in:
 			if err := r.take(txn); err != nil {
-				return err
+				return r.beforeStop(ctx, err)
 			}
 			// The batch is bounded by what it will write (keys or groups
 			// held), not by what it read: an aggregate folds many input
@@ -176,8 +187,8 @@ func (r *runner) take(txn *schema.Txn) error {
 		}
 		r.rows++
 	}
-	if txn.Query != "" {
-		r.log.Info().Str("query", txn.Query).Str("position", txn.End.String()).Msg("statement in binlog")
+	if err := r.statement(txn); err != nil {
+		return err
 	}
 	if txn.GTID != "" {
 		if err := r.gtids.Update(txn.GTID); err != nil {
@@ -329,4 +340,21 @@ func toTables(b *connectors.Batch) string {
 		return ""
 	}
 	return " to " + strings.Join(names, ", ")
+}
+
+// stateLoader is the downstream's reader of Go function state, found behind
+// the wrappers of the runner's store (each exposing Unwrap).
+func (r *runner) stateLoader() (functions.StateLoader, bool) {
+	s := r.store
+	for s != nil {
+		if l, ok := s.(functions.StateLoader); ok {
+			return l, true
+		}
+		u, ok := s.(interface{ Unwrap() Store })
+		if !ok {
+			break
+		}
+		s = u.Unwrap()
+	}
+	return nil, false
 }

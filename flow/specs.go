@@ -39,7 +39,11 @@ func BuildSpecs(ctx context.Context, flows []config.Flow, reg *functions.Registr
 			errs = append(errs, err)
 			continue
 		}
-		specs = append(specs, Spec{Name: f.Name, Tables: f.Tables, Chain: chain})
+		var sinks []string
+		for _, t := range functions.Tables(f) {
+			sinks = append(sinks, t.Name)
+		}
+		specs = append(specs, Spec{Name: f.Name, Tables: f.Tables, Chain: chain, Sinks: sinks})
 	}
 	return specs, errors.Join(errs...)
 }

@@ -95,6 +95,9 @@ type FlowStatus struct {
 	LastError     string
 	LastErrorKind ErrorKind
 	LastErrorTime time.Time
+	// Snapshot is the flow's snapshot while it is snapshotting (nil
+	// otherwise): rows copied of the estimate, the table being copied.
+	Snapshot *SnapshotStatus
 }
 
 // flowStats is what a runner publishes for Status. Counters are atomics
@@ -136,7 +139,11 @@ func (e *Engine) Status() Status {
 		BlockedOn: e.blockedOn, BlockedSince: e.blockedSince}
 	e.readMu.Unlock()
 	for _, r := range e.flows {
-		s.Flows = append(s.Flows, r.status())
+		f := r.status()
+		if snap, ok := e.snapshotOf(r.spec.Name); ok {
+			f.Snapshot = &snap
+		}
+		s.Flows = append(s.Flows, f)
 	}
 	return s
 }

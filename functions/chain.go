@@ -9,9 +9,11 @@ import (
 
 // Chain is a flow's functions in order, ready to run.
 type Chain struct {
-	steps []Function
-	accs  []Accumulator
-	nexts []Next
+	flow   string
+	steps  []Function
+	accs   []Accumulator
+	nexts  []Next
+	states []*State // Go functions' state, saved with each batch
 }
 
 // Process runs one change through the chain.
@@ -24,6 +26,9 @@ func (c *Chain) Flush(b *connectors.Batch) error {
 			return err
 		}
 	}
+	for _, s := range c.states {
+		s.flush(b)
+	}
 	return nil
 }
 
@@ -33,6 +38,9 @@ func (c *Chain) Pending() int {
 	for _, a := range c.accs {
 		n += a.Pending()
 	}
+	for _, s := range c.states {
+		n += len(s.dirty)
+	}
 	return n
 }
 
@@ -40,6 +48,9 @@ func (c *Chain) Pending() int {
 func (c *Chain) Reset() {
 	for _, a := range c.accs {
 		a.Reset()
+	}
+	for _, s := range c.states {
+		s.reset()
 	}
 }
 
@@ -72,7 +83,7 @@ func (e *StepError) Unwrap() error { return e.Err }
 // of the flow has (checked against the upstream at start); every column a
 // function names is checked against what reaches it.
 func Build(f config.Flow, reg *Registry, input []string) (*Chain, error) {
-	c := &Chain{}
+	c := &Chain{flow: f.Name}
 	cols := input
 	for i, fc := range f.Functions {
 		wrap := func(err error) error { return &StepError{Flow: f.Name, Index: i, Kind: fc.Kind, Err: err} }
@@ -99,11 +110,27 @@ func Build(f config.Flow, reg *Registry, input []string) (*Chain, error) {
 			for j, a := range fc.Aggregates {
 				specs[j] = AggSpec{Column: a.Column, Func: a.Func, Of: a.Of}
 			}
-			a, err := NewAggregate(sink.Table, fc.GroupBy, specs)
+			ac := AggConfig{Table: sink.Table, GroupBy: fc.GroupBy, Aggs: specs}
+			if fc.Bucket.IsSet() {
+				ac.Bucket = &Bucket{Column: fc.Bucket.Column, Every: fc.Bucket.Every, As: fc.Bucket.As}
+			}
+			a, err := NewAggregateOf(ac)
 			if err != nil {
 				return nil, wrap(err)
 			}
 			step = a
+		case "map":
+			m, err := NewMap(MapConfig{Set: fc.Set, Cast: fc.Cast, Rename: fc.Rename, Drop: fc.Drop}, cols)
+			if err != nil {
+				return nil, wrap(err)
+			}
+			step = m
+		case "expand":
+			x, err := NewExpand(ExpandConfig{Of: fc.Of, As: fc.As, Format: fc.Format, Separator: fc.Separator, Position: fc.Position})
+			if err != nil {
+				return nil, wrap(err)
+			}
+			step = x
 		case "go":
 			gf, ok := reg.Lookup(fc.Name)
 			if !ok {
@@ -113,12 +140,23 @@ func Build(f config.Flow, reg *Registry, input []string) (*Chain, error) {
 			if err != nil {
 				return nil, wrap(err)
 			}
+			if sf, ok := fn.(StatefulFunction); ok {
+				st := newState(f.Name, i, fc.Name)
+				sf.UseState(st)
+				c.states = append(c.states, st)
+			}
 			step = fn
 		case "sink":
 			if i > 0 && f.Functions[i-1].Kind == "aggregate" {
+				if i != len(f.Functions)-1 {
+					return nil, wrap(fmt.Errorf("an aggregate's sink must be the last function: an aggregate passes no rows on"))
+				}
 				continue // the aggregate writes its deltas to this sink's table
 			}
-			s := NewSink(fc.Table, fc.Key)
+			s, err := NewSinkMode(fc.Table, fc.Key, fc.Mode)
+			if err != nil {
+				return nil, wrap(err)
+			}
 			if err := s.Check(cols); err != nil {
 				return nil, wrap(err)
 			}

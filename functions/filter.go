@@ -26,24 +26,34 @@ type Filter struct {
 	program *vm.Program
 	machine vm.VM
 	env     map[string]any
-	envFor  *Layout
+	reads   []string // the columns the expression reads
+	resolve resolver // their indexes per input layout
 }
 
 // NewFilter compiles src and checks that every name it reads is one of the
 // input columns (column types are known only per row, so values are typed
 // at run time).
 func NewFilter(src string, input []string) (*Filter, error) {
-	program, err := expr.Compile(src, expr.AsBool())
+	// A map[string]any environment lets the VM read variables without
+	// reflection; names are checked against the input below.
+	program, err := expr.Compile(src, expr.AsBool(), expr.Env(map[string]any{}), expr.AllowUndefinedVariables())
 	if err != nil {
 		return nil, fmt.Errorf("filter expression %q: %w", src, err)
 	}
 	have := NewLayout(input)
+	var reads []string
+	seen := map[string]bool{}
 	for _, name := range readNames(program.Node()) {
 		if have.Index(name) < 0 {
 			return nil, fmt.Errorf("filter expression %q: %w", src, &ColumnError{Function: "filter", Column: name})
 		}
+		if !seen[name] {
+			seen[name] = true
+			reads = append(reads, name)
+		}
 	}
-	return &Filter{src: src, program: program, env: make(map[string]any, len(input))}, nil
+	return &Filter{src: src, program: program, env: make(map[string]any, len(reads)), reads: reads,
+		resolve: newResolver("filter", reads)}, nil
 }
 
 // readNames lists the variables an expression reads (function names
@@ -92,22 +102,23 @@ func (f *Filter) Process(c *Change, next Next) error {
 	case before && after:
 		return next(c)
 	case before:
-		out := Change{Op: schema.Delete, Layout: c.Layout, Table: c.Table, Before: c.Before}
+		out := Change{Op: schema.Delete, Layout: c.Layout, Table: c.Table, Before: c.Before, Txn: c.Txn, Seq: c.Seq}
 		return next(&out)
 	case after:
-		out := Change{Op: schema.Insert, Layout: c.Layout, Table: c.Table, After: c.After}
+		out := Change{Op: schema.Insert, Layout: c.Layout, Table: c.Table, After: c.After, Txn: c.Txn, Seq: c.Seq}
 		return next(&out)
 	}
 	return nil
 }
 
 func (f *Filter) keep(c *Change, row []any) (bool, error) {
-	if f.envFor != c.Layout {
-		clear(f.env)
-		f.envFor = c.Layout
+	// Only the columns the expression reads are presented to it.
+	idx, err := f.resolve.indexes(c)
+	if err != nil {
+		return false, err
 	}
-	for i, name := range c.Layout.Names {
-		f.env[name] = exprValue(row[i])
+	for i, name := range f.reads {
+		f.env[name] = exprValue(row[idx[i]])
 	}
 	out, err := f.machine.Run(f.program, f.env)
 	if err != nil {
@@ -124,8 +135,7 @@ func (f *Filter) keep(c *Change, row []any) (bool, error) {
 func exprValue(v any) any {
 	switch x := v.(type) {
 	case decimal.Decimal:
-		f, _ := x.Float64()
-		return f
+		return decimalFloat(x)
 	case []byte:
 		return string(x)
 	case uint64:

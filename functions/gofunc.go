@@ -10,8 +10,18 @@ import (
 
 // GoFunction is a user function registered by name and named in config.
 // New is called once per flow that uses it, with the function's params.
+// The Function it returns may emit any number of changes per change it
+// receives (emit), none (drop), or return an error (fail: the flow stops,
+// naming the table and binlog position).
 type GoFunction interface {
 	New(params map[string]string) (Function, error)
+}
+
+// StatefulFunction is a Function that keeps per-flow state: the chain hands
+// it its State (see State) before the first change.
+type StatefulFunction interface {
+	Function
+	UseState(s *State)
 }
 
 // Registry holds the Go functions a binflow binary offers. It is a value:
@@ -60,26 +70,43 @@ type Event[T any] struct {
 
 // Emitter sends rows of the user's output struct type down the chain: to
 // the sink, Upsert writes the row and Delete removes the row with its key.
+// Emitting nothing drops the change. State is the function's per-flow
+// state, saved with the checkpoint.
 type Emitter[T any] struct {
 	layout  *Layout
 	binding *schema.StructBinding
 	next    Next
 	table   *schema.Table
+	txn     *schema.Txn
+	seq     int
+	state   *State
 }
 
 // Upsert emits row as an insert-or-replace.
 func (e *Emitter[T]) Upsert(row *T) error {
 	vals := make([]any, len(e.layout.Names))
 	e.binding.Encode(row, vals)
-	return e.next(&Change{Op: schema.Insert, Layout: e.layout, Table: e.table, After: vals})
+	return e.next(&Change{Op: schema.Insert, Layout: e.layout, Table: e.table, After: vals, Txn: e.txn, Seq: e.seq})
 }
 
 // Delete emits the removal of row (only its key columns matter to a sink).
 func (e *Emitter[T]) Delete(row *T) error {
 	vals := make([]any, len(e.layout.Names))
 	e.binding.Encode(row, vals)
-	return e.next(&Change{Op: schema.Delete, Layout: e.layout, Table: e.table, Before: vals})
+	return e.next(&Change{Op: schema.Delete, Layout: e.layout, Table: e.table, Before: vals, Txn: e.txn, Seq: e.seq})
 }
+
+// Update emits a change of row from before to after (an aggregate
+// retracts before and applies after; a sink moves the key if it changed).
+func (e *Emitter[T]) Update(before, after *T) error {
+	b, a := make([]any, len(e.layout.Names)), make([]any, len(e.layout.Names))
+	e.binding.Encode(before, b)
+	e.binding.Encode(after, a)
+	return e.next(&Change{Op: schema.Update, Layout: e.layout, Table: e.table, Before: b, After: a, Txn: e.txn, Seq: e.seq})
+}
+
+// State is the function's per-flow state (see State).
+func (e *Emitter[T]) State() *State { return e.state }
 
 // TypedFunc is the body of a typed Go function: it gets each change decoded
 // into In and emits Out rows. Returning an error stops the flow, naming the
@@ -93,9 +120,29 @@ func Typed[In, Out any](fn TypedFunc[In, Out]) GoFunction {
 	return typedFactory[In, Out]{fn: fn}
 }
 
-type typedFactory[In, Out any] struct{ fn TypedFunc[In, Out] }
+// TypedSetup is Typed for a function with parameters: setup runs once per
+// flow with the function's params from config and returns the function (or
+// an error, which stops binflow at start naming the flow and function).
+func TypedSetup[In, Out any](setup func(p Params) (TypedFunc[In, Out], error)) GoFunction {
+	return typedFactory[In, Out]{setup: setup}
+}
 
-func (f typedFactory[In, Out]) New(map[string]string) (Function, error) {
+type typedFactory[In, Out any] struct {
+	fn    TypedFunc[In, Out]
+	setup func(Params) (TypedFunc[In, Out], error)
+}
+
+func (f typedFactory[In, Out]) New(params map[string]string) (Function, error) {
+	fn := f.fn
+	if f.setup != nil {
+		var err error
+		if fn, err = f.setup(Params(params)); err != nil {
+			return nil, err
+		}
+		if fn == nil {
+			return nil, fmt.Errorf("setup returned no function")
+		}
+	}
 	outType := reflect.TypeOf((*Out)(nil)).Elem()
 	names := schema.Tagged(outType)
 	if len(names) == 0 {
@@ -106,7 +153,7 @@ func (f typedFactory[In, Out]) New(map[string]string) (Function, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &typedFunction[In, Out]{fn: f.fn, inType: reflect.TypeOf((*In)(nil)).Elem(), out: Emitter[Out]{layout: layout, binding: binding},
+	return &typedFunction[In, Out]{fn: fn, inType: reflect.TypeOf((*In)(nil)).Elem(), out: Emitter[Out]{layout: layout, binding: binding},
 		bindings: map[*Layout]*schema.StructBinding{}}, nil
 }
 
@@ -116,6 +163,9 @@ type typedFunction[In, Out any] struct {
 	out      Emitter[Out]
 	bindings map[*Layout]*schema.StructBinding
 }
+
+// UseState hands the function its per-flow state.
+func (t *typedFunction[In, Out]) UseState(s *State) { t.out.state = s }
 
 // Inputs lists the upstream columns the function reads.
 func (t *typedFunction[In, Out]) Inputs() []string { return schema.Tagged(t.inType) }
@@ -146,6 +196,6 @@ func (t *typedFunction[In, Out]) Process(c *Change, next Next) error {
 		}
 	}
 	out := t.out
-	out.next, out.table = next, c.Table
+	out.next, out.table, out.txn, out.seq = next, c.Table, c.Txn, c.Seq
 	return t.fn(ev, &out)
 }

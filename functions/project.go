@@ -73,7 +73,7 @@ func (p *Project) Process(c *Change, next Next) error {
 	if err != nil {
 		return err
 	}
-	out := Change{Op: c.Op, Layout: p.fixedOut, Table: c.Table}
+	out := Change{Op: c.Op, Layout: p.fixedOut, Table: c.Table, Txn: c.Txn, Seq: c.Seq}
 	// One allocation for both images.
 	n := len(idx)
 	var buf []any

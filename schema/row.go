@@ -80,18 +80,26 @@ type GTIDSet interface {
 
 // Row is one row change of one upstream table.
 //
-// Values in Before and After are, per column type:
+// Values in Before and After are, per column type, what SELECT returns for
+// the row through go-sql-driver/mysql with parseTime=true and loc=UTC:
 //
-//	NULL                              nil
-//	TINYINT..BIGINT signed            int64
-//	TINYINT..BIGINT UNSIGNED          uint64
-//	DECIMAL                           decimal.Decimal (exact)
-//	FLOAT / DOUBLE                    float32 / float64
-//	CHAR, VARCHAR, TEXT, ENUM, SET    string
-//	BINARY, VARBINARY, BLOB           []byte
-//	DATETIME, TIMESTAMP               time.Time (UTC, see package doc)
-//	DATE                              time.Time at midnight UTC
-//	zero dates ("0000-00-00")         string as the server prints it
+//	NULL (any type)                    nil
+//	TINYINT..BIGINT, BOOL, YEAR        int64 (YEAR 0000: 0)
+//	  UNSIGNED                         uint64
+//	BIT(n)                             uint64
+//	DECIMAL                            decimal.Decimal (exact)
+//	FLOAT / DOUBLE                     float32 / float64
+//	CHAR, VARCHAR, TEXT                string, UTF-8 (other charsets converted)
+//	ENUM, SET                          string (SET members joined by ",")
+//	JSON                               string of JSON text
+//	BINARY(n)                          []byte of n bytes (zero padding restored)
+//	VARBINARY, BLOB, GEOMETRY          []byte (empty: []byte{}, never nil)
+//	DATE                               time.Time at midnight UTC
+//	DATETIME                           time.Time, its wall clock read as UTC
+//	TIMESTAMP                          time.Time, the instant, in UTC
+//	zero dates ("0000-00-00 ...")      time.Time{}
+//	partial dates ("2024-00-10")       string as the server prints it
+//	TIME                               string as SELECT prints it ("-838:59:59.000000")
 //
 // Before is nil for inserts, After is nil for deletes.
 type Row struct {
@@ -128,4 +136,11 @@ type Txn struct {
 	// schema they ran in; such transactions carry no rows.
 	Query       string
 	QuerySchema string
+	// Changes is what Query does to tables as the binlog reader parsed it
+	// (nothing for statements that change no table's rows or name);
+	// QueryErr is set instead when the statement could not be parsed, and
+	// then a flow whose table it may concern (MentionsTable) must stop
+	// rather than guess.
+	Changes  []TableChange
+	QueryErr error
 }

@@ -32,6 +32,7 @@ var (
 		flowState, flowTxns, flowRowsIn, flowRowsOut, flowBatches, flowRetries, flowErrors       *prometheus.Desc
 		flowLagSeconds, flowLagBytes, flowCommitTimestamp, flowCheckpointFile, flowCheckpointPos *prometheus.Desc
 		flowQueue, flowQueueCapacity, flowPending, flowRetentionAtRisk                           *prometheus.Desc
+		flowSnapshotRows, flowSnapshotEstimate                                                   *prometheus.Desc
 
 		readerTxns, readerEvents, readerBytes, readerHeartbeats, readerFile, readerPos *prometheus.Desc
 		readerBehind, readerStalled, readerBlocked, readerLastEvent                    *prometheus.Desc
@@ -41,22 +42,24 @@ var (
 		ready:     desc("binflow_ready", "1 when every flow is applying within health.max_lag and the binlog reader is not stalled (what /readyz answers)."),
 		buildInfo: desc("binflow_build_info", "Always 1; labels carry binflow's version and the Go version it was built with.", "version", "goversion"),
 
-		flowState:           desc("binflow_flow_state", "1 for the flow's current state (starting, running, retrying, failed, stopped), 0 for the others.", "flow", "state"),
-		flowTxns:            desc("binflow_flow_transactions_total", "Upstream transactions the flow has taken (past its checkpoint).", "flow"),
-		flowRowsIn:          desc("binflow_flow_rows_in_total", "Row changes of the flow's source tables it has read.", "flow"),
-		flowRowsOut:         desc("binflow_flow_rows_out_total", "Row writes (upserts, deletes, deltas) the flow has committed downstream.", "flow"),
-		flowBatches:         desc("binflow_flow_batches_total", "Batches the flow has committed downstream.", "flow"),
-		flowRetries:         desc("binflow_flow_retries_total", "Downstream writes of the flow that failed transiently and were retried.", "flow"),
-		flowErrors:          desc("binflow_flow_errors_total", "Errors of the flow by kind: transient (retried downstream write), downstream (not retryable), function, internal.", "flow", "kind"),
-		flowLagSeconds:      desc("binflow_flow_lag_seconds", "How far the flow's derived tables are behind the upstream in time: 0 when caught up, else now minus the commit time of the oldest transaction not applied.", "flow"),
-		flowLagBytes:        desc("binflow_flow_lag_bytes", "Binlog bytes between the flow's position and the upstream's current position.", "flow"),
-		flowCommitTimestamp: desc("binflow_flow_last_applied_commit_timestamp_seconds", "Upstream commit time (Unix seconds) of the last transaction the flow applied.", "flow"),
-		flowCheckpointFile:  desc("binflow_flow_checkpoint_binlog_file_number", "Sequence number of the binlog file of the flow's checkpoint (mysql-bin.000042 is 42).", "flow"),
-		flowCheckpointPos:   desc("binflow_flow_checkpoint_binlog_position_bytes", "Offset of the flow's checkpoint in its binlog file.", "flow"),
-		flowQueue:           desc("binflow_flow_queue_transactions", "Transactions in the flow's input queue, read but not yet taken.", "flow"),
-		flowQueueCapacity:   desc("binflow_flow_queue_capacity_transactions", "Capacity of the flow's input queue (batch.queue_txns); a full queue holds the reader back.", "flow"),
-		flowPending:         desc("binflow_flow_pending_transactions", "Transactions in the flow's open batch: taken, not yet committed.", "flow"),
-		flowRetentionAtRisk: desc("binflow_flow_binlog_retention_at_risk", "1 when the flow's checkpoint is in the upstream's oldest binlog (the next purge removes it) or in one already purged.", "flow"),
+		flowState:            desc("binflow_flow_state", "1 for the flow's current state (starting, running, retrying, failed, stopped), 0 for the others.", "flow", "state"),
+		flowTxns:             desc("binflow_flow_transactions_total", "Upstream transactions the flow has taken (past its checkpoint).", "flow"),
+		flowRowsIn:           desc("binflow_flow_rows_in_total", "Row changes of the flow's source tables it has read.", "flow"),
+		flowRowsOut:          desc("binflow_flow_rows_out_total", "Row writes (upserts, deletes, deltas) the flow has committed downstream.", "flow"),
+		flowBatches:          desc("binflow_flow_batches_total", "Batches the flow has committed downstream.", "flow"),
+		flowRetries:          desc("binflow_flow_retries_total", "Downstream writes of the flow that failed transiently and were retried.", "flow"),
+		flowErrors:           desc("binflow_flow_errors_total", "Errors of the flow by kind: transient (retried downstream write), downstream (not retryable), function, internal.", "flow", "kind"),
+		flowLagSeconds:       desc("binflow_flow_lag_seconds", "How far the flow's derived tables are behind the upstream in time: 0 when caught up, else now minus the commit time of the oldest transaction not applied.", "flow"),
+		flowLagBytes:         desc("binflow_flow_lag_bytes", "Binlog bytes between the flow's position and the upstream's current position.", "flow"),
+		flowCommitTimestamp:  desc("binflow_flow_last_applied_commit_timestamp_seconds", "Upstream commit time (Unix seconds) of the last transaction the flow applied.", "flow"),
+		flowCheckpointFile:   desc("binflow_flow_checkpoint_binlog_file_number", "Sequence number of the binlog file of the flow's checkpoint (mysql-bin.000042 is 42).", "flow"),
+		flowCheckpointPos:    desc("binflow_flow_checkpoint_binlog_position_bytes", "Offset of the flow's checkpoint in its binlog file.", "flow"),
+		flowQueue:            desc("binflow_flow_queue_transactions", "Transactions in the flow's input queue, read but not yet taken.", "flow"),
+		flowQueueCapacity:    desc("binflow_flow_queue_capacity_transactions", "Capacity of the flow's input queue (batch.queue_txns); a full queue holds the reader back.", "flow"),
+		flowPending:          desc("binflow_flow_pending_transactions", "Transactions in the flow's open batch: taken, not yet committed.", "flow"),
+		flowSnapshotRows:     desc("binflow_flow_snapshot_rows", "Rows the flow's snapshot in progress has copied (present while it snapshots).", "flow"),
+		flowSnapshotEstimate: desc("binflow_flow_snapshot_rows_estimate", "Rows the flow's snapshot in progress is estimated to copy (information_schema.TABLES).", "flow"),
+		flowRetentionAtRisk:  desc("binflow_flow_binlog_retention_at_risk", "1 when the flow's checkpoint is in the upstream's oldest binlog (the next purge removes it) or in one already purged.", "flow"),
 
 		readerTxns:       desc("binflow_reader_transactions_total", "Upstream transactions the binlog reader has handed to the flows."),
 		readerEvents:     desc("binflow_reader_events_total", "Binlog events received, heartbeats included."),
@@ -78,7 +81,7 @@ var (
 	}
 )
 
-var flowStates = []flow.State{flow.StateStarting, flow.StateRunning, flow.StateRetrying, flow.StateFailed, flow.StateStopped}
+var flowStates = []flow.State{flow.StateStarting, flow.StateSnapshotting, flow.StateCatchingUp, flow.StateRunning, flow.StateRetrying, flow.StateFailed, flow.StateStopped}
 
 func newMetrics(m *Monitor, reg *prometheus.Registry, version string) (*metrics, error) {
 	if version == "" {
@@ -158,6 +161,10 @@ func (x *metrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(descriptor.flowQueueCapacity, float64(f.QueueCapacity), f.Name)
 		gauge(descriptor.flowPending, float64(f.PendingTxns), f.Name)
 		gauge(descriptor.flowRetentionAtRisk, boolValue(f.Retention.AtRisk), f.Name)
+		if f.Snapshot != nil {
+			gauge(descriptor.flowSnapshotRows, float64(f.Snapshot.Rows), f.Name)
+			gauge(descriptor.flowSnapshotEstimate, float64(f.Snapshot.RowsEstimate), f.Name)
+		}
 	}
 
 	if rd := r.Reader; rd != nil {

@@ -344,6 +344,10 @@ func (m *Monitor) reportLocked(now time.Time, prog canal.ReadProgressSnapshot, e
 		if fs.LastError != "" {
 			f.LastError = &Error{Message: fs.LastError, Kind: string(fs.LastErrorKind), Time: fs.LastErrorTime}
 		}
+		if sn := fs.Snapshot; sn != nil {
+			f.Snapshot = &Snapshot{Phase: sn.Phase, Table: sn.Table, Position: position(sn.Position), Rows: sn.Rows,
+				RowsEstimate: sn.Estimate, Started: sn.Started, Resumes: sn.Resumes}
+		}
 		if f.Retention.AtRisk {
 			r.Warnings = append(r.Warnings, f.Retention.Message)
 		}

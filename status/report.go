@@ -127,6 +127,20 @@ type Flow struct {
 	LastCommitTime time.Time `json:"last_commit_time,omitzero"`
 	LastError      *Error    `json:"last_error,omitempty"`
 	Retention      Retention `json:"retention"`
+	// Snapshot is the flow's snapshot while it copies the rows its tables
+	// already hold (a new flow, or a rebuild), live only.
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
+}
+
+// Snapshot is a flow's snapshot in progress.
+type Snapshot struct {
+	Phase        string    `json:"phase"` // "catching up" (a resumed snapshot) or "copying"
+	Table        string    `json:"table,omitempty"`
+	Position     Position  `json:"position"`
+	Rows         uint64    `json:"rows"`
+	RowsEstimate uint64    `json:"rows_estimate"`
+	Started      time.Time `json:"started"`
+	Resumes      int       `json:"resumes,omitempty"`
 }
 
 // Checkpoint is a flow's committed checkpoint.

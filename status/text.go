@@ -70,6 +70,10 @@ func WriteText(w io.Writer, r Report, from string) error {
 		return err
 	}
 	for _, f := range r.Flows {
+		if sn := f.Snapshot; sn != nil {
+			fmt.Fprintf(&b, "\nflow %s: snapshot %s %s: %d of ~%d rows (view at %s, started %s ago)\n", f.Name, sn.Phase, sn.Table,
+				sn.Rows, max(sn.RowsEstimate, sn.Rows), sn.Position, r.Time.Sub(sn.Started).Round(time.Second))
+		}
 		if f.LastError != nil {
 			fmt.Fprintf(&b, "\nflow %s: last error (%s, %s ago): %s\n", f.Name, f.LastError.Kind,
 				r.Time.Sub(f.LastError.Time).Round(time.Second), f.LastError.Message)

@@ -16,9 +16,22 @@
 #   env.sh replica-from FILE POS         point the replica at the upstream binlog
 #   env.sh env                           print export lines (ports, sockets)
 #   env.sh install-chromium              install Debian's chromium if missing (the status page test)
+#   env.sh psql [psql args ...]          psql as the superuser on the postgres server's socket
 #
 # Ports: BINFLOW_UPSTREAM_PORT (3407), BINFLOW_DOWNSTREAM_PORT (3408),
-# BINFLOW_REPLICA_PORT (3409). Ready timeout: BINFLOW_TESTENV_TIMEOUT (60 s).
+# BINFLOW_REPLICA_PORT (3409), BINFLOW_POSTGRES_PORT (3410). Ready timeout:
+# BINFLOW_TESTENV_TIMEOUT (60 s).
+#
+# PostgreSQL: the server named postgres (a downstream store) is Debian's
+# postgresql package, installed by install when missing (with its service
+# kept from starting, as for MariaDB). Its cluster lives in
+# .testenv/postgres/data, initialised and run as a non-root OS user
+# (PostgreSQL refuses root): as root, the package's postgres user, who then
+# owns .testenv/postgres; otherwise the calling user. It listens on
+# 127.0.0.1 only, its unix socket is in a directory only that user can
+# enter, and it has the role binflow (password binflow, CREATEDB) with the
+# database binflow. start and stop manage it by the pid in its
+# postmaster.pid, like the MariaDB servers.
 #
 # TLS: start generates, once per testenv directory, a test CA and a server
 # certificate for 127.0.0.1/localhost (plus a client certificate) with openssl
@@ -31,7 +44,9 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROOT="${BINFLOW_TESTENV_DIR:-$REPO/.testenv}"
-ALL_SERVERS=(upstream downstream replica)
+ALL_SERVERS=(upstream downstream replica postgres)
+# The MariaDB servers; postgres is managed by its own functions below.
+MARIADB_SERVERS=(upstream downstream replica)
 READY_TIMEOUT="${BINFLOW_TESTENV_TIMEOUT:-60}"
 USER_NAME=binflow
 USER_PASSWORD=binflow
@@ -65,7 +80,7 @@ find_bin() {
 
 valid_name() {
 	case "$1" in
-	upstream | downstream | replica) return 0 ;;
+	upstream | downstream | replica | postgres) return 0 ;;
 	*) return 1 ;;
 	esac
 }
@@ -75,6 +90,7 @@ port_of() {
 	upstream) echo "${BINFLOW_UPSTREAM_PORT:-3407}" ;;
 	downstream) echo "${BINFLOW_DOWNSTREAM_PORT:-3408}" ;;
 	replica) echo "${BINFLOW_REPLICA_PORT:-3409}" ;;
+	postgres) echo "${BINFLOW_POSTGRES_PORT:-3410}" ;;
 	esac
 }
 
@@ -121,6 +137,8 @@ cmd_install() {
 	fi
 	# openssl makes the servers' TLS certificates.
 	find_bin openssl >/dev/null || packages+=(openssl)
+	# PostgreSQL, a downstream store (the package's own cluster is never started).
+	have_postgres || packages+=(postgresql)
 	((${#packages[@]})) || return 0
 	if [[ "$(id -u)" != 0 ]]; then
 		die "${packages[*]} not installed and installing needs root: apt-get install ${packages[*]}"
@@ -147,7 +165,9 @@ cmd_install() {
 	trap - EXIT
 	have_mariadb || die "MariaDB packages installed but mariadbd/mariadb/mariadb-admin/mariadb-install-db not found"
 	find_bin openssl >/dev/null || die "openssl package installed but openssl not found"
+	have_postgres || die "postgresql package installed but its initdb/postgres/psql/pg_isready not found under /usr/lib/postgresql/*/bin"
 	log "MariaDB installed: $("$(find_bin mariadbd mysqld)" --version)"
+	log "PostgreSQL installed: $("$(pg_bindir)/postgres" --version)"
 }
 
 restore_policy() {
@@ -512,6 +532,240 @@ current_port() {
 	port_of "$name"
 }
 
+# ---------------------------------------------------------------- postgres
+
+PG_DB=binflow
+
+# pg_bindir prints the bin directory of the newest PostgreSQL installed from
+# Debian packages (/usr/lib/postgresql/VERSION/bin), or the one holding
+# initdb on PATH.
+pg_bindir() {
+	local d
+	d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+	if [[ -n "$d" && -x "$d/initdb" && -x "$d/postgres" ]]; then
+		echo "$d"
+		return 0
+	fi
+	d="$(find_bin initdb)" || return 1
+	d="$(dirname "$(readlink -f "$d")")"
+	[[ -x "$d/postgres" ]] || return 1
+	echo "$d"
+}
+
+have_postgres() {
+	local d
+	d="$(pg_bindir)" || return 1
+	[[ -x "$d/initdb" && -x "$d/postgres" && -x "$d/psql" && -x "$d/pg_isready" ]]
+}
+
+pg_dir() { echo "$ROOT/postgres"; }
+pg_data() { echo "$ROOT/postgres/data"; }
+pg_log() { echo "$ROOT/postgres/server.log"; }
+
+# pg_socket_dir: the unix socket directory (path length limits as socket_of).
+pg_socket_dir() {
+	local d="$ROOT/postgres/run"
+	if ((${#d} > 90)); then
+		local h
+		h="$(printf '%s' "$ROOT" | md5sum | cut -c1-10)"
+		d="/tmp/binflow-testenv-$h/postgres"
+	fi
+	echo "$d"
+}
+
+# pg_os_user: who runs the server. PostgreSQL refuses to run as root: as
+# root, the package's postgres user (created if missing); otherwise the caller.
+pg_os_user() {
+	if [[ "$(id -u)" != 0 ]]; then
+		id -un
+		return
+	fi
+	if ! id postgres >/dev/null 2>&1; then
+		log "creating the system user postgres to run the postgres server"
+		useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres ||
+			die "could not create the system user postgres (PostgreSQL refuses to run as root)"
+	fi
+	echo postgres
+}
+
+# as_pg CMD...: run CMD as the server's OS user.
+as_pg() {
+	if [[ "$(id -u)" == 0 ]]; then
+		runuser -u "$PG_USER" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# pg_opts: the server's settings, passed on its command line (so that they
+# are in /proc/PID/cmdline, which identifies the server, and a change is
+# seen as a config change).
+pg_opts() {
+	local port="${1:-$(port_of postgres)}"
+	echo "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$(pg_socket_dir)" \
+		"-c unix_socket_permissions=0700 -c hba_file=$(pg_dir)/pg_hba.conf -c max_connections=300" \
+		"-c shared_buffers=128MB -c fsync=off -c full_page_writes=off -c timezone=UTC -c log_timezone=UTC" \
+		"-c logging_collector=off"
+}
+
+# pg_pid prints the postmaster's pid if it is alive and runs our data dir.
+pg_pid() {
+	local pidfile pid cmdline
+	pidfile="$(pg_data)/postmaster.pid"
+	[[ -s "$pidfile" ]] || return 1
+	pid="$(head -n 1 "$pidfile" | tr -dc '0-9')"
+	[[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
+	cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+	[[ "$cmdline" == *"-D $(pg_data) "* ]] || return 1
+	echo "$pid"
+}
+
+# pg_running_port prints the port of the running server (from its command line).
+pg_running_port() {
+	local pid
+	pid="$(pg_pid)" || return 1
+	tr '\0' '\n' <"/proc/$pid/cmdline" | sed -n 's/^port=\([0-9]*\)$/\1/p' | head -n 1
+}
+
+pg_current_port() { pg_running_port || port_of postgres; }
+
+pg_psql() {
+	as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$(pg_socket_dir)" -p "$(pg_current_port)" -U postgres "$@"
+}
+
+pg_ping() { as_pg "$PG_BIN/pg_isready" -q -h "$(pg_socket_dir)" -p "$(pg_current_port)" -U postgres >/dev/null 2>&1; }
+
+pg_init() {
+	local dir data
+	dir="$(pg_dir)"
+	data="$(pg_data)"
+	mkdir -p "$dir"
+	if [[ "$(id -u)" == 0 ]]; then
+		chown "$PG_USER:" "$dir"
+		as_pg test -x "$dir" || die "postgres: $PG_USER cannot enter $dir; make its parent directories searchable (chmod o+x) or set BINFLOW_TESTENV_DIR"
+	fi
+	chmod 700 "$dir"
+	{
+		echo "# generated by testenv/env.sh on every start; edits are lost"
+		echo "local all all trust"
+		echo "host all all 127.0.0.1/32 scram-sha-256"
+	} >"$dir/pg_hba.conf"
+	[[ "$(id -u)" == 0 ]] && chown "$PG_USER:" "$dir/pg_hba.conf"
+	if [[ -f "$data/.binflow-initialized" ]]; then
+		return 0
+	fi
+	log "postgres: initializing data directory $data (as OS user $PG_USER)"
+	rm -rf "$data"
+	if ! as_pg "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 \
+		>"$dir/initdb.log" 2>&1; then
+		tail -n 40 "$dir/initdb.log" >&2 || true
+		die "postgres: initdb failed (full log: $dir/initdb.log)"
+	fi
+	as_pg touch "$data/.binflow-initialized"
+}
+
+pg_start() {
+	PG_BIN="$(pg_bindir)" || die "PostgreSQL not found; run: testenv/env.sh install"
+	PG_USER="$(pg_os_user)"
+	local pid opts
+	opts="$(pg_opts)"
+	if pid="$(pg_pid)"; then
+		local running
+		running="$(tr '\0' ' ' <"/proc/$pid/cmdline")"
+		if [[ "$running" == *"$(pg_opts "$(pg_running_port)") "* ]] || [[ "$running" == *"$(pg_opts "$(pg_running_port)")" ]]; then
+			wait_pg_ready "$pid" || die "postgres: process $pid is alive but does not answer; run: testenv/env.sh stop postgres"
+			log "postgres: already running (pid $pid, port $(pg_running_port))"
+			pg_create_role
+			return 0
+		fi
+		log "postgres: its settings have changed since it started; restarting it to apply"
+		pg_stop
+	fi
+	local port
+	port="$(port_of postgres)"
+	if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+		die "postgres: invalid port '$port'"
+	fi
+	if port_in_use "$port"; then
+		die "postgres: port $port on 127.0.0.1 is already in use by another process (not this testenv's postgres); stop it or choose another port with BINFLOW_POSTGRES_PORT"
+	fi
+	pg_init
+	local sockdir
+	sockdir="$(pg_socket_dir)"
+	mkdir -p "$sockdir"
+	if [[ "$(id -u)" == 0 ]]; then chown "$PG_USER:" "$sockdir"; fi
+	chmod 700 "$sockdir"
+	local logf offset=0
+	logf="$(pg_log)"
+	[[ -f "$logf" ]] && offset="$(stat -c %s "$logf")"
+	log "postgres: starting on 127.0.0.1:$port"
+	# setsid + all fds redirected, as for mariadbd. The log is opened by
+	# the server's user (the directory is theirs).
+	# shellcheck disable=SC2086 # opts is a list of words
+	as_pg setsid bash -c 'exec "$0" "$@" </dev/null >>"'"$logf"'" 2>&1' "$PG_BIN/postgres" -D "$(pg_data)" $opts 9>&- &
+	local launcher=$!
+	if ! wait_pg_ready "$launcher"; then
+		log "postgres: server exited or did not answer within ${READY_TIMEOUT}s; log tail:"
+		tail -c +"$((offset + 1))" "$logf" 2>/dev/null | tail -n 40 >&2 || true
+		if pid="$(pg_pid)"; then kill -KILL "$pid" 2>/dev/null || true; fi
+		exit 1
+	fi
+	pg_create_role
+	log "postgres: ready (pid $(pg_pid || echo '?'), port $port, socket dir $sockdir)"
+}
+
+# wait_pg_ready PID: like wait_ready, for postgres.
+wait_pg_ready() {
+	local pid="$1" deadline
+	deadline=$((SECONDS + READY_TIMEOUT))
+	while ((SECONDS < deadline)); do
+		if pg_pid >/dev/null && pg_ping; then
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null && ! pg_pid >/dev/null; then
+			sleep 1
+			pg_pid >/dev/null || return 1
+		fi
+		sleep 0.2
+	done
+	return 1
+}
+
+pg_create_role() {
+	pg_psql -d postgres <<SQL >/dev/null || die "postgres: could not create role $USER_NAME"
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$USER_NAME') THEN
+    CREATE ROLE $USER_NAME LOGIN CREATEDB PASSWORD '$USER_PASSWORD';
+  ELSE
+    ALTER ROLE $USER_NAME LOGIN CREATEDB PASSWORD '$USER_PASSWORD';
+  END IF;
+END \$\$;
+SELECT 'CREATE DATABASE $PG_DB OWNER $USER_NAME' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB')\gexec
+SQL
+}
+
+pg_stop() {
+	local pid
+	if ! pid="$(pg_pid)"; then
+		log "postgres: not running"
+		return 0
+	fi
+	log "postgres: stopping (pid $pid)"
+	# SIGINT is PostgreSQL's fast shutdown: roll back open transactions,
+	# write a checkpoint, exit.
+	kill -INT "$pid" 2>/dev/null || true
+	local deadline=$((SECONDS + 60))
+	while kill -0 "$pid" 2>/dev/null; do
+		if ((SECONDS >= deadline)); then
+			log "postgres: still running after 60s, sending SIGQUIT to $pid"
+			kill -QUIT "$pid" 2>/dev/null || true
+			deadline=$((SECONDS + 10))
+		fi
+		sleep 0.1
+	done
+	log "postgres: stopped"
+}
+
 # ---------------------------------------------------------------- commands
 
 resolve_names() {
@@ -551,14 +805,21 @@ lock() {
 }
 
 cmd_start() {
-	need_binaries
 	resolve_names upstream downstream -- "$@"
-	lock
 	local n
+	for n in "${NAMES[@]}"; do
+		if [[ "$n" != postgres ]]; then
+			need_binaries
+			break
+		fi
+	done
+	lock
 	for n in "${NAMES[@]}"; do
 		if serves_tls "$n"; then ensure_tls; fi
 	done
-	for n in "${NAMES[@]}"; do start_one "$n"; done
+	for n in "${NAMES[@]}"; do
+		if [[ "$n" == postgres ]]; then pg_start; else start_one "$n"; fi
+	done
 }
 
 cmd_stop() {
@@ -567,13 +828,23 @@ cmd_stop() {
 	ADMIN="$(find_bin mariadb-admin mysqladmin || echo false)"
 	lock
 	local n
-	for n in "${NAMES[@]}"; do stop_one "$n"; done
+	for n in "${NAMES[@]}"; do
+		if [[ "$n" == postgres ]]; then pg_stop; else stop_one "$n"; fi
+	done
 }
 
 cmd_status() {
 	ADMIN="$(find_bin mariadb-admin mysqladmin || echo false)"
 	local n pid state
 	for n in "${ALL_SERVERS[@]}"; do
+		if [[ "$n" == postgres ]]; then
+			if pid="$(pg_pid)"; then
+				printf '%-10s running port %s pid %s\n' "$n" "$(pg_current_port)" "$pid"
+			else
+				printf '%-10s stopped port %s\n' "$n" "$(port_of postgres)"
+			fi
+			continue
+		fi
 		if pid="$(pid_of "$n")"; then
 			if ping_server "$n"; then state=running; else state="running (not answering)"; fi
 			printf '%-10s %s port %s pid %s\n' "$n" "$state" "$(current_port "$n")" "$pid"
@@ -586,11 +857,12 @@ cmd_status() {
 cmd_reset() {
 	cmd_stop "${ALL_SERVERS[@]}"
 	local n
-	for n in "${ALL_SERVERS[@]}"; do
+	for n in "${MARIADB_SERVERS[@]}"; do
 		local sock
 		sock="$(socket_of "$n")"
 		case "$sock" in /tmp/binflow-testenv-*) rm -rf "$(dirname "$sock")" ;; esac
 	done
+	case "$(pg_socket_dir)" in /tmp/binflow-testenv-*) rm -rf "$(pg_socket_dir)" ;; esac
 	rm -rf "$ROOT"
 	log "removed $ROOT"
 }
@@ -600,6 +872,7 @@ cmd_sql() {
 	local name="$1"
 	shift
 	valid_name "$name" || die "unknown server '$name'"
+	[[ "$name" != postgres ]] || die "postgres is not MariaDB; run: testenv/env.sh psql"
 	need_binaries
 	[[ -f "$(cnf_of "$name")" ]] || die "$name has never been started; run: testenv/env.sh start $name"
 	exec "$CLIENT" --defaults-file="$(cnf_of "$name")" "$@"
@@ -622,15 +895,24 @@ START SLAVE;"
 
 cmd_env() {
 	local n upper
-	for n in "${ALL_SERVERS[@]}"; do
+	for n in "${MARIADB_SERVERS[@]}"; do
 		upper="$(echo "$n" | tr '[:lower:]' '[:upper:]')"
 		echo "export BINFLOW_${upper}_PORT=$(current_port "$n")"
 		echo "export BINFLOW_${upper}_SOCKET=$(socket_of "$n")"
 	done
+	echo "export BINFLOW_POSTGRES_PORT=$(pg_current_port)"
+	echo "export BINFLOW_POSTGRES_SOCKET_DIR=$(pg_socket_dir)"
 	echo "export BINFLOW_TESTENV_USER=$USER_NAME"
 	echo "export BINFLOW_TESTENV_PASSWORD=$USER_PASSWORD"
 	echo "export BINFLOW_TESTENV_TLS_USER=$TLS_USER_NAME"
 	echo "export BINFLOW_TESTENV_TLS_DIR=$TLS_DIR"
+}
+
+cmd_psql() {
+	PG_BIN="$(pg_bindir)" || die "PostgreSQL not found; run: testenv/env.sh install"
+	PG_USER="$(pg_os_user)"
+	pg_pid >/dev/null || die "postgres is not running; run: testenv/env.sh start postgres"
+	pg_psql -d "$PG_DB" "$@"
 }
 
 usage() {
@@ -667,6 +949,7 @@ main() {
 	reset) cmd_reset "$@" ;;
 	sql) cmd_sql "$@" ;;
 	replica-from) cmd_replica_from "$@" ;;
+	psql) cmd_psql "$@" ;;
 	env) cmd_env "$@" ;;
 	-h | --help | help) usage ;;
 	*)

@@ -7,6 +7,8 @@
 //     derived tables are written.
 //   - replica    (BINFLOW_REPLICA_PORT, default 3409): no binlog; a native
 //     MariaDB replica for benchmarks (env.sh replica-from FILE POS).
+//   - postgres   (BINFLOW_POSTGRES_PORT, default 3410): PostgreSQL, a
+//     downstream store; Postgres and FreshPostgresDatabase.
 //
 // Every server has the user binflow/binflow with all privileges, reachable at
 // 127.0.0.1. Upstream and downstream also offer TLS (certificates from a test
@@ -36,6 +38,7 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // registers the "mysql" driver
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 )
 
 // User and Password are the account env.sh creates on every server.
@@ -49,7 +52,12 @@ const (
 	UpstreamName   = "upstream"
 	DownstreamName = "downstream"
 	ReplicaName    = "replica"
+	PostgresName   = "postgres"
 )
+
+// PostgresDatabase is the database env.sh creates on the postgres server,
+// owned by User.
+const PostgresDatabase = "binflow"
 
 // RequireEnv is the environment variable that turns a missing server from a
 // skip into a failure.
@@ -68,6 +76,7 @@ var servers = map[string]server{
 	UpstreamName:   {UpstreamName, "BINFLOW_UPSTREAM_PORT", 3407},
 	DownstreamName: {DownstreamName, "BINFLOW_DOWNSTREAM_PORT", 3408},
 	ReplicaName:    {ReplicaName, "BINFLOW_REPLICA_PORT", 3409},
+	PostgresName:   {PostgresName, "BINFLOW_POSTGRES_PORT", 3410},
 }
 
 // Required reports whether the servers must be there (BINFLOW_REQUIRE_TESTENV=1).
@@ -83,6 +92,47 @@ func Downstream(t testing.TB) *sql.DB { t.Helper(); return open(t, DownstreamNam
 // Replica is Upstream for the replica server. `make testenv-up` does not start
 // it: `make bench` or `testenv/env.sh start replica` does.
 func Replica(t testing.TB) *sql.DB { t.Helper(); return open(t, ReplicaName) }
+
+// Postgres opens a pool (driver "pgx") to the postgres server's database
+// PostgresDatabase as User, closed when the test ends. It skips (or fails,
+// see Required) when unreachable. `make testenv-up` starts the server.
+func Postgres(t testing.TB) *sql.DB { t.Helper(); return open(t, PostgresName) }
+
+// PostgresAddr is where the postgres server listens.
+func PostgresAddr() (host string, port int) { return addr(PostgresName) }
+
+// PostgresDSN is a pgx connection URL for a database of the postgres server
+// as User ("" is PostgresDatabase).
+func PostgresDSN(database string) string {
+	if database == "" {
+		database = PostgresDatabase
+	}
+	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable&timezone=UTC&connect_timeout=5", User, Password, HostPort(PostgresName), database)
+}
+
+// FreshPostgresDatabase creates a database named prefix plus a random
+// suffix on the postgres server (db is a pool from Postgres), drops it when
+// the test ends, and returns its name (a plain lower-case identifier).
+func FreshPostgresDatabase(t testing.TB, db *sql.DB, prefix string) string {
+	t.Helper()
+	name, err := databaseName(prefix)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, `CREATE DATABASE "`+name+`" ENCODING 'UTF8' TEMPLATE template0`); err != nil {
+		t.Fatalf("testenv: create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := db.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
+			t.Logf("testenv: drop database %s: %v", name, err)
+		}
+	})
+	return name
+}
 
 // UpstreamAddr is where the upstream server listens.
 func UpstreamAddr() (host string, port int) { return addr(UpstreamName) }
@@ -115,7 +165,7 @@ func dsn(host string, port int, database string) string {
 func addr(name string) (string, int) {
 	s, ok := servers[name]
 	if !ok {
-		panic(fmt.Sprintf("testenv: unknown server %q (want upstream, downstream or replica)", name))
+		panic(fmt.Sprintf("testenv: unknown server %q (want upstream, downstream, replica or postgres)", name))
 	}
 	return Host, portFrom(os.Getenv(s.portEnv), s.defaultPort)
 }
@@ -135,13 +185,21 @@ func portFrom(value string, def int) int {
 }
 
 func unreachableMessage(name string, err error) string {
-	return fmt.Sprintf("testenv: %s MariaDB at %s is not reachable (%v); run `make testenv-up` (or `testenv/env.sh start %s`) first",
-		name, HostPort(name), err, name)
+	what := "MariaDB"
+	if name == PostgresName {
+		what = "PostgreSQL"
+	}
+	return fmt.Sprintf("testenv: %s %s at %s is not reachable (%v); run `make testenv-up` (or `testenv/env.sh start %s`) first",
+		name, what, HostPort(name), err, name)
 }
 
 func open(t testing.TB, name string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("mysql", DSN(name, ""))
+	driver, dsn := "mysql", DSN(name, "")
+	if name == PostgresName {
+		driver, dsn = "pgx", PostgresDSN("")
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatalf("testenv: open %s: %v", name, err)
 	}
@@ -234,7 +292,7 @@ func StopServer(t testing.TB, name string) {
 	if err := runEnv("stop", name); err != nil {
 		t.Fatalf("testenv: stop %s: %v", name, err)
 	}
-	if name == UpstreamName || name == DownstreamName {
+	if name == UpstreamName || name == DownstreamName || name == PostgresName {
 		t.Cleanup(func() {
 			if err := runEnv("start", name); err != nil {
 				t.Errorf("testenv: restart %s after the test: %v", name, err)

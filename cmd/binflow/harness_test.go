@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -419,11 +420,12 @@ func (e *env) snapshot(db *sql.DB, q string) []string {
 	return out
 }
 
-// verify compares every derived table with its SQL recomputation and
-// returns the number of rows compared.
-func (e *env) verify() int {
-	e.t.Helper()
-	checks := []struct{ name, derived, oracle string }{
+// oracleCheck is one derived table of the standard flows and the SQL that
+// recomputes it on the upstream.
+type oracleCheck struct{ name, derived, oracle string }
+
+func (e *env) oracleChecks() []oracleCheck {
+	return []oracleCheck{
 		{"orders_copy",
 			"SELECT id, customer_id, amount, status, created_at FROM `" + e.derived + "`.orders_copy",
 			"SELECT id, customer_id, amount, status, created_at FROM `" + e.shop + "`.orders"},
@@ -437,8 +439,24 @@ func (e *env) verify() int {
 			"SELECT country, customers FROM `" + e.derived + "`.customers_by_country",
 			"SELECT country, COUNT(*) FROM `" + e.shop + "`.customers GROUP BY country"},
 	}
+}
+
+// verify compares every derived table with its SQL recomputation and
+// returns the number of rows compared.
+func (e *env) verify() int {
+	e.t.Helper()
+	return e.verifyFlows()
+}
+
+// verifyFlows is verify for the derived tables of the named standard flows
+// only (all of them when none is named).
+func (e *env) verifyFlows(names ...string) int {
+	e.t.Helper()
 	total := 0
-	for _, c := range checks {
+	for _, c := range e.oracleChecks() {
+		if len(names) > 0 && !slices.Contains(names, c.name) {
+			continue
+		}
 		got, want := e.snapshot(e.down, c.derived), e.snapshot(e.up, c.oracle)
 		if diff := diffRows(got, want); diff != "" {
 			e.t.Errorf("%s differs from its SQL recomputation on the upstream (%d derived rows, %d expected):\n%s", c.name, len(got), len(want), diff)
@@ -446,6 +464,24 @@ func (e *env) verify() int {
 		total += len(want)
 	}
 	return total
+}
+
+// caughtUpFlows is caughtUp for the named flows only: the others may have
+// stopped.
+func (e *env) caughtUpFlows(timeout time.Duration, flows ...string) {
+	e.t.Helper()
+	file, pos := e.upstreamPos()
+	e.waitFor(timeout, fmt.Sprintf("checkpoints of %v to reach %s:%d", flows, file, pos), func() bool {
+		for _, f := range flows {
+			var cf string
+			var cp uint64
+			err := e.down.QueryRow("SELECT binlog_file, binlog_pos FROM `"+e.derived+"`.binflow_checkpoints WHERE flow = ?", f).Scan(&cf, &cp)
+			if err != nil || cf < file || (cf == file && cp < pos) {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func diffRows(got, want []string) string {

@@ -6,6 +6,9 @@
 //	binflow check   -c config.toml   check the upstream and the config, print fixes
 //	binflow migrate -c config.toml   apply migrations/ to the downstream
 //	binflow status  -c config.toml   each flow's state, checkpoint and lag
+//	binflow rebuild FLOW -c config.toml            snapshot a flow again
+//	binflow verify  FLOW -c config.toml            compare a flow with a recomputation
+//	binflow reset   FLOW --to POS|GTID --yes -c config.toml   move a flow's checkpoint
 package main
 
 import (
@@ -25,11 +28,15 @@ import (
 
 	"github.com/binflow/binflow/canal"
 	"github.com/binflow/binflow/config"
+	"github.com/binflow/binflow/connectors"
 	mysqlconn "github.com/binflow/binflow/connectors/mysql"
+	postgresconn "github.com/binflow/binflow/connectors/postgres"
+	sqliteconn "github.com/binflow/binflow/connectors/sqlite"
 	"github.com/binflow/binflow/flow"
 	"github.com/binflow/binflow/functions"
 	"github.com/binflow/binflow/functions/sample"
 	"github.com/binflow/binflow/schema"
+	"github.com/binflow/binflow/snapshot"
 )
 
 const usage = `usage: binflow <command> -c config.toml
@@ -40,6 +47,15 @@ commands:
   migrate   apply the downstream migrations (derived tables, checkpoint table)
   status    each flow's state, checkpoint and lag (also when binflow is not running);
             --json prints it as JSON
+  rebuild FLOW
+            empty FLOW's derived tables and snapshot it again (a running binflow
+            does it at once, the other flows going on; otherwise the next run)
+  verify FLOW
+            recompute FLOW from a consistent snapshot of the upstream and compare
+            with its derived tables; prints missing, extra and differing rows;
+            exit 1 on any difference
+  reset FLOW --to FILE:POS|GTID_SET --yes
+            set FLOW's checkpoint by hand (its derived tables are not changed)
 `
 
 // Exit codes.
@@ -77,8 +93,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cmd == "status" {
 		asJSON = fs.Bool("json", false, "print the status as JSON")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	var resetTo *string
+	var resetYes *bool
+	if cmd == "reset" {
+		resetTo = fs.String("to", "", "the new checkpoint: a binlog position FILE:POS, or a GTID set")
+		resetYes = fs.Bool("yes", false, "confirm: without it reset only says what it would do")
+	}
+	positional, err := parseArgs(fs, args[1:])
+	if err != nil {
 		return exitConfig
+	}
+	if code := checkPositional(cmd, positional, stderr); code != exitOK {
+		return code
 	}
 	reg := functions.NewRegistry()
 	if err := sample.Register(reg); err != nil {
@@ -86,7 +112,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	switch cmd {
-	case "run", "check", "migrate", "status":
+	case "run", "check", "migrate", "status", "rebuild", "verify", "reset":
 	default:
 		fmt.Fprintf(stderr, "binflow: unknown command %q\n%s", cmd, usage)
 		return exitConfig
@@ -102,13 +128,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	switch cmd {
 	case "run":
-		err = runFlows(ctx, cfg, reg, log)
+		err = runFlows(ctx, cfg, reg, log, stderr)
 	case "check":
 		err = check(ctx, cfg, reg, stdout)
 	case "migrate":
 		err = migrate(ctx, cfg, stdout)
 	case "status":
 		err = showStatus(ctx, cfg, stdout, *asJSON)
+	case "rebuild":
+		err = rebuild(ctx, cfg, reg, positional[0], stdout)
+	case "verify":
+		err = verify(ctx, cfg, reg, positional[0], stdout)
+	case "reset":
+		if !*resetYes {
+			return refuseReset(ctx, cfg, positional[0], *resetTo, stderr)
+		}
+		err = reset(ctx, cfg, positional[0], *resetTo, stdout)
 	}
 	if err != nil {
 		log.Error().Err(err).Msg(cmd + " failed")
@@ -141,6 +176,69 @@ func upstreamOptions(cfg *config.Config, log zerolog.Logger) canal.Options {
 		ServerID: u.ServerID, TLS: refuseOnError(cfg.UpstreamTLS()), Log: log.With().Str("component", "canal").Logger()}
 }
 
+// downstreamStore is the downstream as binflow's commands use it, whatever
+// the driver: connectors/mysql, connectors/postgres and connectors/sqlite
+// each provide one.
+type downstreamStore interface {
+	Apply(ctx context.Context, b *connectors.Batch) error
+	LoadCheckpoint(ctx context.Context, flow string) (connectors.Checkpoint, bool, error)
+	Checkpoints(ctx context.Context) ([]connectors.Checkpoint, error)
+	Retryable(err error) bool
+	Migrate(ctx context.Context, dir string) ([]string, error)
+	CheckTable(ctx context.Context, table string, key []string) error
+	Close() error
+
+	// Snapshots, compare-and-set commits, rebuild and reset.
+	ApplyAfter(ctx context.Context, b *connectors.Batch, prev *connectors.Checkpoint) error
+	LoadSnapshot(ctx context.Context, flow string) (connectors.SnapshotProgress, bool, error)
+	Snapshots(ctx context.Context) (map[string]connectors.SnapshotProgress, error)
+	ApplySnapshot(ctx context.Context, b *connectors.Batch, prev, next *connectors.SnapshotProgress) error
+	RequestRebuild(ctx context.Context, flow string, tables []string, serverID uint32, serverUUID string) (int64, error)
+	SetCheckpoint(ctx context.Context, c connectors.Checkpoint) (connectors.Checkpoint, bool, error)
+	TableEmpty(ctx context.Context, table string) (bool, error)
+}
+
+var (
+	_ downstreamStore = (*mysqlconn.Store)(nil)
+	_ downstreamStore = (*postgresconn.Store)(nil)
+	_ downstreamStore = (*sqliteconn.Store)(nil)
+)
+
+// dialStore opens the downstream of cfg's driver once, and says whether its
+// error is worth retrying.
+func dialStore(ctx context.Context, cfg *config.Config) (downstreamStore, func(error) bool, error) {
+	d := cfg.Downstream
+	switch d.Driver {
+	case config.DriverSQLite:
+		s, err := sqliteconn.Open(ctx, sqliteconn.Options{Path: d.Path})
+		if err != nil {
+			return nil, sqliteconn.Retryable, err
+		}
+		return s, sqliteconn.Retryable, nil
+	case config.DriverPostgres:
+		s, err := postgresconn.Open(ctx, postgresconn.Options{Host: d.Host, Port: d.Port, User: d.User, Password: d.Password,
+			Database: d.Database, TLS: refuseOnError(cfg.DownstreamTLS())})
+		if err != nil {
+			return nil, postgresconn.Retryable, err
+		}
+		return s, postgresconn.Retryable, nil
+	default:
+		s, err := mysqlconn.Open(ctx, downstreamOptions(cfg))
+		if err != nil {
+			return nil, mysqlconn.Retryable, err
+		}
+		return s, mysqlconn.Retryable, nil
+	}
+}
+
+// downstreamName names the downstream for messages.
+func downstreamName(cfg *config.Config) string {
+	if cfg.Downstream.Driver == config.DriverSQLite {
+		return "SQLite file " + cfg.Downstream.Path
+	}
+	return "database " + cfg.Downstream.Database
+}
+
 func downstreamOptions(cfg *config.Config) mysqlconn.Options {
 	d := cfg.Downstream
 	return mysqlconn.Options{Host: d.Host, Port: d.Port, User: d.User, Password: d.Password, Database: d.Database,
@@ -156,7 +254,7 @@ func allTables(cfg *config.Config) []string {
 }
 
 // runFlows streams until a signal (exit 0 at a batch boundary) or a failure.
-func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, log zerolog.Logger) error {
+func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, log zerolog.Logger, stderr io.Writer) error {
 	progress := &canal.ReadProgress{}
 	upstream := upstreamOptions(cfg, log)
 	upstream.Progress, upstream.HeartbeatPeriod = progress, heartbeatPeriod
@@ -202,9 +300,21 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 	if file, pos, current, _ := config.ParseStart(cfg.Upstream.Start); !current {
 		startAt = schema.Position{File: file, Pos: max(pos, 4)}
 	}
+	snapReader, err := snapshot.Open(ctx, snapshotOptions(cfg, upstream))
+	if err != nil {
+		return err
+	}
+	defer snapReader.Close()
+	snapProgress := newSnapshotProgress(log.With().Str("component", "snapshot").Logger(), cfg.Snapshot.ProgressInterval.Duration, stderr)
+	progressCtx, stopProgress := context.WithCancel(ctx)
+	defer stopProgress()
+	go snapProgress.run(progressCtx)
 	engine := flow.New(src, store, specs, flow.Options{Start: startAt,
+		Snapshot: &flow.SnapshotOptions{Reader: snapReader, New: cfg.Upstream.Start == config.StartSnapshot,
+			ChunkRows: cfg.Snapshot.ChunkRows, MaxRows: cfg.Snapshot.MaxRows, MaxDelay: cfg.Snapshot.MaxDelay.Duration,
+			Progress: snapProgress.update},
 		MoveByGTID: cfg.Upstream.ServerChange == config.ServerChangeGTID,
-		MaxRows: cfg.Batch.MaxRows, MaxDelay: cfg.Batch.MaxDelay.Duration, QueueTxns: cfg.Batch.QueueTxns,
+		MaxRows:    cfg.Batch.MaxRows, MaxDelay: cfg.Batch.MaxDelay.Duration, QueueTxns: cfg.Batch.QueueTxns,
 		RetryMax: cfg.Batch.RetryMax.Duration, Log: log, Observer: obs.monitor,
 	})
 	obs.monitor.Attach(engine)
@@ -218,7 +328,7 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 
 // checkSinkTables refuses to start when a derived table is missing or has
 // unique keys that would make upserts by the flow's key unsafe.
-func checkSinkTables(ctx context.Context, cfg *config.Config, store *mysqlconn.Store) error {
+func checkSinkTables(ctx context.Context, cfg *config.Config, store downstreamStore) error {
 	var problems []string
 	for i, f := range cfg.Flows {
 		for j, fn := range f.Functions {
@@ -239,17 +349,17 @@ func checkSinkTables(ctx context.Context, cfg *config.Config, store *mysqlconn.S
 // openStore connects to the downstream, waiting with backoff while it is
 // unreachable: a downstream that is down at start is an outage, not a
 // reason to exit.
-func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*mysqlconn.Store, error) {
+func openStore(ctx context.Context, cfg *config.Config, log zerolog.Logger) (downstreamStore, error) {
 	wait := 250 * time.Millisecond
 	for {
-		store, err := mysqlconn.Open(ctx, downstreamOptions(cfg))
+		store, retryable, err := dialStore(ctx, cfg)
 		if err == nil {
 			return store, nil
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if !mysqlconn.Retryable(err) {
+		if !retryable(err) {
 			return nil, err
 		}
 		log.Warn().Err(err).Dur("retry_in", wait).Msg("downstream unreachable; retrying")
@@ -289,7 +399,7 @@ func check(ctx context.Context, cfg *config.Config, reg *functions.Registry, out
 }
 
 func migrate(ctx context.Context, cfg *config.Config, out io.Writer) error {
-	store, err := mysqlconn.Open(ctx, downstreamOptions(cfg))
+	store, _, err := dialStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/binflow/binflow/canal"
 	"github.com/binflow/binflow/config"
-	mysqlconn "github.com/binflow/binflow/connectors/mysql"
 	"github.com/binflow/binflow/status"
 )
 
@@ -35,7 +34,7 @@ func showStatus(ctx context.Context, cfg *config.Config, out io.Writer, asJSON b
 	if err != nil {
 		return err
 	}
-	return writeReport(out, r, "offline: checkpoints in database "+cfg.Downstream.Database+" and the upstream", asJSON)
+	return writeReport(out, r, "offline: checkpoints in "+downstreamName(cfg)+" and the upstream", asJSON)
 }
 
 func writeReport(out io.Writer, r status.Report, from string, asJSON bool) error {
@@ -72,7 +71,7 @@ func liveReport(ctx context.Context, url string) (status.Report, error) {
 // offlineReport reads the checkpoints (which must be readable) and the
 // upstream's binlog (whose failure is shown in the report).
 func offlineReport(ctx context.Context, cfg *config.Config, state, why string) (status.Report, error) {
-	store, err := mysqlconn.Open(ctx, downstreamOptions(cfg))
+	store, _, err := dialStore(ctx, cfg)
 	if err != nil {
 		return status.Report{}, err
 	}

@@ -16,8 +16,8 @@ type applyScratch struct {
 }
 
 // Apply writes a batch in one transaction: its deletes, then its upserts,
-// then its deltas (each followed by its delete-when-zero), then the flow's
-// checkpoint, then COMMIT. On any error the transaction is rolled back and
+// then its inserts, then its deltas (each followed by its delete-when-zero),
+// then its recomputes, then the flow's checkpoint, then COMMIT. On any error the transaction is rolled back and
 // nothing of the batch persists, so the caller may retry the same batch.
 //
 // Apply is idempotent per checkpoint: if the flow's stored checkpoint already
@@ -77,9 +77,19 @@ func (s *Store) apply(ctx context.Context, b *connectors.Batch) (err error) {
 			return fmt.Errorf("upsert %d into table %q: %w", i, b.Upserts[i].Table, err)
 		}
 	}
+	for i := range b.Inserts {
+		if err := s.applyInsert(ctx, tx, sc, &b.Inserts[i]); err != nil {
+			return fmt.Errorf("insert %d into table %q: %w", i, b.Inserts[i].Table, err)
+		}
+	}
 	for i := range b.Deltas {
 		if err := s.applyDelta(ctx, tx, sc, &b.Deltas[i]); err != nil {
 			return fmt.Errorf("delta %d on table %q: %w", i, b.Deltas[i].Table, err)
+		}
+	}
+	for i := range b.Recomputes {
+		if err := s.applyRecompute(ctx, tx, sc, &b.Recomputes[i]); err != nil {
+			return fmt.Errorf("recompute %d of table %q: %w", i, b.Recomputes[i].Table, err)
 		}
 	}
 	if err := storeCheckpoint(ctx, tx, b.Checkpoint); err != nil {
@@ -162,6 +172,38 @@ func (s *Store) applyDelta(ctx context.Context, tx *sql.Tx, sc *applyScratch, d 
 		return fmt.Errorf("delete rows where %q is 0: %w", d.DeleteWhenZero, err)
 	}
 	return nil
+}
+
+func (s *Store) applyInsert(ctx context.Context, tx *sql.Tx, sc *applyScratch, in *connectors.Insert) error {
+	if len(in.Rows) == 0 {
+		return nil
+	}
+	shape, err := s.shape(sc, kindInsert, in.Table, nil, in.Columns, "", func() (*stmtShape, error) {
+		return insertShape(in.Table, in.Columns)
+	})
+	if err != nil {
+		return err
+	}
+	if err := checkRows(in.Rows, shape, nil); err != nil {
+		return err
+	}
+	return s.execChunks(ctx, tx, sc, shape, in.Rows)
+}
+
+func (s *Store) applyRecompute(ctx context.Context, tx *sql.Tx, sc *applyScratch, r *connectors.Recompute) error {
+	if len(r.Keys) == 0 {
+		return nil
+	}
+	shape, err := s.shape(sc, kindRecompute, r.Table, r.Key, recomputeColumns(r.Set), "", func() (*stmtShape, error) {
+		return recomputeShape(r.Table, r.Key, r.Set)
+	})
+	if err != nil {
+		return err
+	}
+	if err := checkRows(r.Keys, shape, r.Key); err != nil {
+		return err
+	}
+	return s.execChunks(ctx, tx, sc, shape, r.Keys)
 }
 
 // execChunks runs shape over rows, as many rows per statement as the shape

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/binflow/binflow/connectors"
 )
 
 // Statement limits. A statement carries at most maxRowsPerStatement rows and
@@ -29,6 +31,8 @@ const (
 	kindDelete
 	kindDelta
 	kindZeroDelete
+	kindInsert
+	kindRecompute
 )
 
 // stmtShape is the SQL of one multi-row statement for one table and column
@@ -305,6 +309,116 @@ func zeroDeleteShape(table string, key []string, zeroColumn string) (*stmtShape,
 		return nil, err
 	}
 	return newShape(b.String(), tupleOf(len(key), true), ")", len(key), leadingIndexes(len(key)))
+}
+
+// insertShape: INSERT INTO t (cols) VALUES (...),... (append-only; a
+// duplicate key fails the batch).
+func insertShape(table string, columns []string) (*stmtShape, error) {
+	if err := checkNames(columns, "insert"); err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	if err := writeTable(&b, table); err != nil {
+		return nil, err
+	}
+	b.WriteString(" (")
+	if err := writeIdentList(&b, columns, "column"); err != nil {
+		return nil, err
+	}
+	b.WriteString(") VALUES ")
+	return newShape(b.String(), tupleOf(len(columns), false), "", len(columns), nil)
+}
+
+// recomputeShape: UPDATE t SET c = (SELECT MIN(s.of) FROM state AS s WHERE
+// s.k1 = t.k1 AND ...), d = num / NULLIF(den, 0), ... WHERE (k1,k2) IN (...).
+// The subqueries read the state rows of each updated row's key (the state
+// table's primary key starts with the key, so each is an index range).
+func recomputeShape(table string, key []string, set []connectors.Computed) (*stmtShape, error) {
+	if err := checkNames(key, "key"); err != nil {
+		return nil, err
+	}
+	if len(set) == 0 {
+		return nil, errors.New("no columns to recompute")
+	}
+	var outer strings.Builder
+	if err := writeTable(&outer, table); err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString("UPDATE ")
+	b.WriteString(outer.String())
+	b.WriteString(" SET ")
+	for i, c := range set {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := writeIdent(&b, c.Column); err != nil {
+			return nil, fmt.Errorf("recomputed column %d: %w", i, err)
+		}
+		b.WriteByte('=')
+		switch c.Func {
+		case "min", "max", "count":
+			if c.State == "" || c.State == table {
+				return nil, fmt.Errorf("recomputed column %q: state table %q must be set and differ from the table", c.Column, c.State)
+			}
+			b.WriteString("(SELECT ")
+			if c.Func == "count" {
+				b.WriteString("COUNT(*)")
+			} else {
+				b.WriteString(strings.ToUpper(c.Func))
+				b.WriteString("(`s`.")
+				if err := writeIdent(&b, c.Of); err != nil {
+					return nil, fmt.Errorf("recomputed column %q: state column: %w", c.Column, err)
+				}
+				b.WriteByte(')')
+			}
+			b.WriteString(" FROM ")
+			if err := writeTable(&b, c.State); err != nil {
+				return nil, fmt.Errorf("recomputed column %q: state %w", c.Column, err)
+			}
+			b.WriteString(" AS `s` WHERE ")
+			for j, k := range key {
+				if j > 0 {
+					b.WriteString(" AND ")
+				}
+				b.WriteString("`s`.")
+				_ = writeIdent(&b, k) // checked by checkNames and below
+				b.WriteByte('=')
+				b.WriteString(outer.String())
+				b.WriteByte('.')
+				if err := writeIdent(&b, k); err != nil {
+					return nil, fmt.Errorf("key column %d: %w", j, err)
+				}
+			}
+			b.WriteByte(')')
+		case "div":
+			if err := writeIdent(&b, c.Num); err != nil {
+				return nil, fmt.Errorf("recomputed column %q: numerator: %w", c.Column, err)
+			}
+			b.WriteString("/NULLIF(")
+			if err := writeIdent(&b, c.Den); err != nil {
+				return nil, fmt.Errorf("recomputed column %q: denominator: %w", c.Column, err)
+			}
+			b.WriteString(",0)")
+		default:
+			return nil, fmt.Errorf("recomputed column %q: unknown func %q (expected min, max, count or div)", c.Column, c.Func)
+		}
+	}
+	b.WriteString(" WHERE ")
+	if err := writeKeyIn(&b, key); err != nil {
+		return nil, err
+	}
+	return newShape(b.String(), tupleOf(len(key), true), ")", len(key), leadingIndexes(len(key)))
+}
+
+// recomputeColumns flattens the Set of a recompute for its shape key.
+func recomputeColumns(set []connectors.Computed) []string {
+	out := make([]string, 0, 6*len(set))
+	for _, c := range set {
+		out = append(out, c.Column, c.Func, c.State, c.Of, c.Num, c.Den)
+	}
+	return out
 }
 
 // maxCachedShapes bounds the shape cache; past it the cache starts afresh.

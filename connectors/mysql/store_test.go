@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -579,10 +580,18 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"0001_binflow_checkpoints.sql", "0002_sample_flows.sql"}; !reflect.DeepEqual(applied, want) {
-		t.Fatalf("first Migrate applied %q, want %q", applied, want)
+	// Every file of the repository's migrations, in order.
+	shipped, err := filepath.Glob(filepath.Join(migrationsDir, "mysql", "*.sql"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, table := range []string{"binflow_checkpoints", "orders_copy", "customer_totals", "big_orders"} {
+	for i := range shipped {
+		shipped[i] = filepath.Base(shipped[i])
+	}
+	if !reflect.DeepEqual(applied, shipped) {
+		t.Fatalf("first Migrate applied %q, want %q", applied, shipped)
+	}
+	for _, table := range []string{"binflow_checkpoints", "orders_copy", "customer_totals", "big_orders", "binflow_snapshots"} {
 		var engine, collation string
 		err := s.DB().QueryRow("SELECT engine, table_collation FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
 			s.database, table).Scan(&engine, &collation)
@@ -613,26 +622,26 @@ func TestMigrate(t *testing.T) {
 		}
 	}
 	extra := "-- +goose Up\nCREATE TABLE extra (id INT PRIMARY KEY);\nINSERT INTO extra VALUES (1);\n-- +goose Down\nDROP TABLE extra;\n"
-	if err := os.WriteFile(filepath.Join(dir, "mysql", "0003_extra.sql"), []byte(extra), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "mysql", "0098_extra.sql"), []byte(extra), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	applied, err = s.Migrate(ctx, dir)
-	if err != nil || !reflect.DeepEqual(applied, []string{"0003_extra.sql"}) {
+	if err != nil || !reflect.DeepEqual(applied, []string{"0098_extra.sql"}) {
 		t.Fatalf("Migrate with a new file = %q, %v", applied, err)
 	}
 	var names []string
 	if err := s.DB().Select(&names, "SELECT name FROM binflow_migrations ORDER BY name"); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"0001_binflow_checkpoints.sql", "0002_sample_flows.sql", "0003_extra.sql"}; !reflect.DeepEqual(names, want) {
+	if want := append(slices.Clone(shipped), "0098_extra.sql"); !reflect.DeepEqual(names, slices.Sorted(slices.Values(want))) {
 		t.Errorf("binflow_migrations = %q, want %q", names, want)
 	}
 
 	// A broken file fails with its name and is not recorded.
-	if err := os.WriteFile(filepath.Join(dir, "mysql", "0004_broken.sql"), []byte("-- +goose Up\nCREATE TABLEX nope;\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "mysql", "0099_broken.sql"), []byte("-- +goose Up\nCREATE TABLEX nope;\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Migrate(ctx, dir); err == nil || !strings.Contains(err.Error(), "0004_broken.sql") {
+	if _, err := s.Migrate(ctx, dir); err == nil || !strings.Contains(err.Error(), "0099_broken.sql") {
 		t.Fatalf("Migrate with a broken file: %v", err)
 	}
 	if _, err := s.Migrate(ctx, filepath.Join(dir, "nowhere")); err == nil {

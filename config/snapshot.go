@@ -1,0 +1,52 @@
+package config
+
+// Snapshot tunes the initial snapshot of a flow that has no checkpoint (with
+// upstream.start = "snapshot", the default) and of a flow being rebuilt: the
+// existing rows of its tables are read in primary-key chunks from one
+// consistent view of the upstream and applied before streaming begins.
+type Snapshot struct {
+	// ChunkRows is how many rows one keyset query reads (WHERE pk > last
+	// ORDER BY pk LIMIT chunk_rows). Default 10000.
+	ChunkRows int `toml:"chunk_rows"`
+	// MaxRows bounds one downstream transaction of a snapshot, in output
+	// rows (keys or groups), like batch.max_rows for streaming. Default 50000.
+	MaxRows int `toml:"max_rows"`
+	// MaxDelay commits at the latest this long after the previous commit,
+	// which is also how much work a crash can lose: a restarted snapshot
+	// resumes after the last committed chunk. Default "2s".
+	MaxDelay Duration `toml:"max_delay"`
+	// ProgressInterval is how often progress is logged when stderr is not a
+	// terminal (a terminal shows a progress bar). Default "5s".
+	ProgressInterval Duration `toml:"progress_interval"`
+}
+
+// Snapshot defaults.
+const (
+	DefaultSnapshotChunkRows        = 10000
+	DefaultSnapshotMaxRows          = 50000
+	DefaultSnapshotMaxDelay         = "2s"
+	DefaultSnapshotProgressInterval = "5s"
+)
+
+// maxSnapshotChunkRows keeps one chunk's rows in memory within reason.
+const maxSnapshotChunkRows = 1_000_000
+
+func (s *Snapshot) applyDefaults(setInt func(string, *int, int), setDuration func(string, *Duration, string)) {
+	setInt("snapshot.chunk_rows", &s.ChunkRows, DefaultSnapshotChunkRows)
+	setInt("snapshot.max_rows", &s.MaxRows, DefaultSnapshotMaxRows)
+	setDuration("snapshot.max_delay", &s.MaxDelay, DefaultSnapshotMaxDelay)
+	setDuration("snapshot.progress_interval", &s.ProgressInterval, DefaultSnapshotProgressInterval)
+}
+
+func (v *validator) snapshot(s *Snapshot) {
+	if s.ChunkRows <= 0 || s.ChunkRows > maxSnapshotChunkRows {
+		v.add("snapshot.chunk_rows", "must be an integer from 1 to %d (rows per primary-key chunk), got %d", maxSnapshotChunkRows, s.ChunkRows)
+	}
+	v.positive("snapshot.max_rows", s.MaxRows)
+	if s.MaxDelay.Duration <= 0 {
+		v.add("snapshot.max_delay", `must be a positive duration such as "2s", got %s`, s.MaxDelay.Duration)
+	}
+	if s.ProgressInterval.Duration <= 0 {
+		v.add("snapshot.progress_interval", `must be a positive duration such as "5s", got %s`, s.ProgressInterval.Duration)
+	}
+}

@@ -1,0 +1,43 @@
+package functions
+
+import "github.com/binflow/binflow/config"
+
+// Table is a downstream table a flow writes, with the key it writes by (the
+// table's only unique key must be exactly these columns).
+type Table struct {
+	Name  string
+	Key   []string
+	Index int    // the function that writes it
+	What  string // "sink" or "aggregate state"
+}
+
+// Tables lists the downstream tables flow f writes: each sink's table and
+// each aggregate's state tables (for min, max and count_distinct), so that
+// binflow can check them all before it starts. (binflow_state, where Go
+// functions keep their state, comes with binflow's migrations.)
+func Tables(f config.Flow) []Table {
+	var out []Table
+	for i, fn := range f.Functions {
+		switch fn.Kind {
+		case config.KindSink:
+			out = append(out, Table{Name: fn.Table, Key: fn.Key, Index: i, What: "sink"})
+		case config.KindAggregate:
+			if i+1 >= len(f.Functions) {
+				continue
+			}
+			sink := f.Functions[i+1].Table
+			seen := map[string]bool{}
+			for _, a := range fn.Aggregates {
+				switch a.Func {
+				case AggMin, AggMax, AggCountDistinct:
+					if a.Of == "" || seen[a.Of] {
+						continue
+					}
+					seen[a.Of] = true
+					out = append(out, Table{Name: StateTable(sink, a.Of), Key: append(fn.AggregateKey(), a.Of), Index: i, What: "aggregate state"})
+				}
+			}
+		}
+	}
+	return out
+}
