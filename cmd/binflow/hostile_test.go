@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"syscall"
@@ -120,7 +123,15 @@ func TestPasswordsNeverAppearInOutput(t *testing.T) {
 // runAndStop runs binflow for a moment with writes going through, then stops it.
 func runAndStop(t *testing.T, e *env, config string, env []string) string {
 	path := e.configPath + ".debug"
-	writeFile(t, path, config)
+	// Serve /status and /metrics, and read them too: they must not show
+	// the password or a DSN either.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	writeFile(t, path, config+"\n[http]\nlisten = \""+addr+"\"\n")
 	cmd := e.command("run")
 	cmd.Args[len(cmd.Args)-1] = path
 	cmd.Env = append(os.Environ(), env...)
@@ -132,6 +143,20 @@ func runAndStop(t *testing.T, e *env, config string, env []string) string {
 	time.Sleep(1500 * time.Millisecond)
 	e.load(5, 5, 5)
 	time.Sleep(500 * time.Millisecond)
+	served := 0
+	for _, path := range []string{"/status", "/metrics", "/readyz", "/"} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Fprintf(out, "\n%s:\n%s", path, body)
+		served++
+	}
+	if served == 0 {
+		t.Errorf("binflow served none of /status, /metrics, /readyz, / on %s", addr)
+	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
 	return out.String()
