@@ -364,6 +364,14 @@ func (e *env) hasBinlog(file string) bool {
 // current position.
 func (e *env) caughtUp(timeout time.Duration) {
 	e.t.Helper()
+	e.caughtUpN(timeout, e.configuredFlows())
+}
+
+// caughtUpN waits until n flows (those with checkpoints; a test whose flow
+// fails on purpose says how many others must catch up) reach the upstream's
+// current position.
+func (e *env) caughtUpN(timeout time.Duration, flows int) {
+	e.t.Helper()
 	file, pos := e.upstreamPos()
 	e.waitFor(timeout, fmt.Sprintf("checkpoints to reach %s:%d", file, pos), func() bool {
 		rows, err := e.down.Query(fmt.Sprintf("SELECT binlog_file, binlog_pos FROM `%s`.binflow_checkpoints", e.derived))
@@ -383,8 +391,14 @@ func (e *env) caughtUp(timeout time.Duration) {
 			}
 			n++
 		}
-		return n >= flowCount
+		return n == flows
 	})
+}
+
+// configuredFlows is the number of flows in the test's config file: every
+// one must have reached the position, including extra flows a test added.
+func (e *env) configuredFlows() int {
+	return strings.Count(readFile(e.t, e.configPath), "\n[[flows]]")
 }
 
 // The oracle: each derived table's content as sorted text rows, and the

@@ -442,7 +442,7 @@ func TestSnapshotOfTableWithoutPrimaryKeyFails(t *testing.T) {
 		t.Errorf("the error does not name the table and the way out:\n%s", tail(out, 3000))
 	}
 	e.load(5, 3, 20)
-	e.caughtUp(30 * time.Second)
+	e.caughtUpN(30*time.Second, flowCount) // all but the failed nopk flow
 	e.verify()
 	e.kill9(p) // a failed flow makes binflow exit 1 at the end, by design
 }
