@@ -327,6 +327,12 @@ func (d *decoder) rows(et replication.EventType, e *replication.RowsEvent) error
 			return err
 		}
 	}
+	// Grow the transaction's rows once per event, not once per row.
+	n := len(e.Rows)
+	if op == schema.Update {
+		n /= 2
+	}
+	d.txn.Rows = slices.Grow(d.txn.Rows, n)
 	switch op {
 	case schema.Insert:
 		for _, r := range e.Rows {

@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -276,7 +277,7 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 		}
 	}
 	if len(fatal) > 0 {
-		return fmt.Errorf("upstream is not ready for binflow:\n  %s", joinLines(fatal))
+		return fmt.Errorf("upstream is not ready for binflow:\n  %s", strings.Join(fatal, "\n  "))
 	}
 	specs, err := flow.BuildSpecs(ctx, cfg.Flows, reg, src)
 	if err != nil {
@@ -341,7 +342,7 @@ func checkSinkTables(ctx context.Context, cfg *config.Config, store downstreamSt
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("derived tables not ready:\n  %s", joinLines(problems))
+		return fmt.Errorf("derived tables not ready:\n  %s", strings.Join(problems, "\n  "))
 	}
 	return nil
 }
@@ -392,7 +393,10 @@ func check(ctx context.Context, cfg *config.Config, reg *functions.Registry, out
 		fmt.Fprintln(out, specErr)
 	}
 	if len(problems) > 0 || specErr != nil {
-		return fmt.Errorf("%d upstream problem(s)%s", len(problems), map[bool]string{true: " and flow problems", false: ""}[specErr != nil])
+		if specErr != nil {
+			return fmt.Errorf("%d upstream problem(s) and flow problems", len(problems))
+		}
+		return fmt.Errorf("%d upstream problem(s)", len(problems))
 	}
 	fmt.Fprintf(out, "upstream %s:%d ready; %d flow(s) match its tables\n", cfg.Upstream.Host, cfg.Upstream.Port, len(cfg.Flows))
 	return nil
@@ -417,15 +421,4 @@ func migrate(ctx context.Context, cfg *config.Config, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "%d migration(s) applied\n", len(applied))
 	return nil
-}
-
-func joinLines(lines []string) string {
-	var s string
-	for i, l := range lines {
-		if i > 0 {
-			s += "\n  "
-		}
-		s += l
-	}
-	return s
 }
