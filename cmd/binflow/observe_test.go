@@ -400,17 +400,19 @@ func (o *observedEnv) waitForCaughtUp(timeout time.Duration) {
 
 func TestStatusWarnsBeforeTheUpstreamPurgesACheckpoint(t *testing.T) {
 	e := newEnv(t, envOptions{})
+	// Start in a fresh binlog so that the current checkpoints never lie in
+	// the oldest one, whatever earlier tests purged.
+	e.exec(e.up, "FLUSH BINARY LOGS")
 	p := e.start()
 	e.load(5, 5, 5)
 	e.caughtUp(30 * time.Second)
 	e.stop(p)
 
 	files := binlogNames(t, e)
-	if len(files) < 2 {
-		e.exec(e.up, "FLUSH BINARY LOGS")
-		files = binlogNames(t, e)
-	}
 	oldest := files[0]
+	if len(files) < 2 {
+		t.Fatalf("the upstream lists binlogs %v after FLUSH BINARY LOGS; want at least two", files)
+	}
 	base, seq, _ := strings.Cut(oldest, ".")
 	n, err := strconv.Atoi(seq)
 	if err != nil || n == 0 {
