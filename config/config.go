@@ -6,7 +6,11 @@
 // exist, is the binlog ROW) belong to the packages that own those servers.
 package config
 
-import "time"
+import (
+	"maps"
+	"slices"
+	"time"
+)
 
 // Config is the whole of config.toml.
 type Config struct {
@@ -157,6 +161,41 @@ type Function struct {
 	Format    string `toml:"format,omitempty"`
 	Separator string `toml:"separator,omitempty"`
 	Position  string `toml:"position,omitempty"`
+	// join and lookup: Table is the upstream (join, lookup from upstream) or
+	// downstream (lookup from downstream) table read, On maps the row's
+	// columns to its columns, Columns are its columns added to the row,
+	// Rename gives some of them other names in the row.
+	On map[string]string `toml:"on,omitempty"`
+	// join: the downstream table keeping the joined table's On and Columns.
+	State string `toml:"state,omitempty"`
+	// lookup: "upstream" (default) or "downstream"; its cache; what a row
+	// without a match gets.
+	From      string   `toml:"from,omitempty"`
+	CacheRows int      `toml:"cache_rows,omitzero"`
+	CacheTTL  Duration `toml:"cache_ttl,omitempty"`
+	Missing   string   `toml:"missing,omitempty"`
+}
+
+// JoinOn returns the On pairs of a join or lookup ordered by the row's
+// column: (row columns, joined table columns).
+func (f *Function) JoinOn() (row, other []string) {
+	for _, c := range slices.Sorted(maps.Keys(f.On)) {
+		row = append(row, c)
+		other = append(other, f.On[c])
+	}
+	return row, other
+}
+
+// JoinedNames returns the names Columns of a join or lookup get in the row.
+func (f *Function) JoinedNames() []string {
+	out := make([]string, len(f.Columns))
+	for i, c := range f.Columns {
+		out[i] = c
+		if r, ok := f.Rename[c]; ok {
+			out[i] = r
+		}
+	}
+	return out
 }
 
 // Aggregate is one output column of an aggregate function.

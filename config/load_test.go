@@ -376,11 +376,11 @@ func TestLoadRejects(t *testing.T) {
 			[]string{f + `flows[0].functions[1].table: table "t" is already written by functions[0] of this flow; a flow writes each table once`}},
 		{"sinks in the middle pass rows on", doc{flows: flow("f", sink+fn("kind = \"sink\"\ntable = \"u\"\nmode = \"append\""))}, nil, nil},
 		{"unknown kind", doc{flows: flow("f", sink+fn("kind = \"agregate\"")+sink)}, nil, []string{
-			f + `flows[0].functions[1].kind: unknown function kind "agregate"; expected one of filter, project, map, expand, aggregate, go, sink`,
+			f + `flows[0].functions[1].kind: unknown function kind "agregate"; expected one of filter, project, map, expand, lookup, join, aggregate, go, sink`,
 			f + `flows[0].functions[2].table: table "t" is already written by functions[0] of this flow; a flow writes each table once`,
 		}},
 		{"kind missing", doc{flows: flow("f", fn(`name = "g"`)+sink)}, nil,
-			[]string{f + "flows[0].functions[0].kind: required; expected one of filter, project, map, expand, aggregate, go, sink"}},
+			[]string{f + "flows[0].functions[0].kind: required; expected one of filter, project, map, expand, lookup, join, aggregate, go, sink"}},
 		{"keys that do not apply to the kind", doc{flows: flow("f",
 			fn("kind = \"project\"\ncolumns = [\"id\"]\nname = \"x\"")+
 				fn("kind = \"sink\"\ntable = \"t\"\nkey = [\"id\"]\ngroup_by = [\"id\"]\nparams = { a = \"b\" }"))}, nil, []string{

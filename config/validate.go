@@ -46,6 +46,17 @@ const (
 	KindFilter    = "filter"
 	KindMap       = "map"
 	KindExpand    = "expand"
+	KindJoin      = "join"
+	KindLookup    = "lookup"
+)
+
+// Lookup sources and what a row without a match gets.
+const (
+	LookupUpstream   = "upstream"
+	LookupDownstream = "downstream"
+	MissingNull      = "null"
+	MissingDrop      = "drop"
+	MissingFail      = "fail"
 )
 
 // Aggregate funcs.
@@ -109,7 +120,9 @@ var (
 	drivers       = []string{DriverMySQL, DriverPostgres, DriverSQLite}
 	logLevels     = []string{"debug", "info", "warn", "error"}
 	logFormats    = []string{LogFormatJSON, LogFormatConsole, LogFormatAuto}
-	functionKinds = []string{KindFilter, KindProject, KindMap, KindExpand, KindAggregate, KindGo, KindSink}
+	functionKinds = []string{KindFilter, KindProject, KindMap, KindExpand, KindLookup, KindJoin, KindAggregate, KindGo, KindSink}
+	lookupSources = []string{LookupUpstream, LookupDownstream}
+	missingRules  = []string{MissingNull, MissingDrop, MissingFail}
 	sinkModes     = []string{ModeUpsert, ModeAppend, ModeDelete}
 	aggregateFns  = []string{AggregateCount, AggregateSum, AggregateAvg, AggregateMin, AggregateMax, AggregateCountDistinct}
 	bucketUnits   = []string{"minute", "hour", "day", "month"}
@@ -126,6 +139,8 @@ var (
 		KindAggregate: {"kind", "group_by", "bucket", "aggregates"},
 		KindGo:        {"kind", "name", "params"},
 		KindSink:      {"kind", "table", "key", "mode"},
+		KindJoin:      {"kind", "table", "on", "columns", "rename", "state"},
+		KindLookup:    {"kind", "from", "table", "on", "columns", "rename", "cache_rows", "cache_ttl", "missing"},
 	}
 
 	// flowNamePattern keeps flow names usable as checkpoint-table keys and
@@ -283,7 +298,7 @@ func (v *validator) flows(flows []Flow) {
 			}
 		}
 		v.tables(key+".tables", f.Tables)
-		v.functions(i, f.Functions)
+		v.functions(i, f.Functions, f.Tables)
 	}
 }
 
@@ -321,7 +336,7 @@ func (v *validator) qualifiedName(key, whole, database, table string) bool {
 	return true
 }
 
-func (v *validator) functions(flow int, functions []Function) {
+func (v *validator) functions(flow int, functions []Function, tables []string) {
 	key := fmt.Sprintf("flows[%d].functions", flow)
 	if len(functions) == 0 {
 		v.add(key, "at least one function is required, and the last must be a sink")
@@ -345,6 +360,8 @@ func (v *validator) functions(flow int, functions []Function) {
 			v.add(fnKey+".kind", "the last function of a flow must be a sink, got %q", fn.Kind)
 		case fn.Kind == KindAggregate && functions[j+1].Kind != KindSink:
 			v.add(functionKey(flow, j+1)+".kind", "an aggregate must be followed by its sink (the derived table), got %q", functions[j+1].Kind)
+		case fn.Kind == KindJoin && (functions[j+1].Kind != KindSink || (functions[j+1].Mode != ModeUpsert && functions[j+1].Mode != "")):
+			v.add(functionKey(flow, j+1)+".kind", "a join must be followed by its sink in upsert mode (the joined table's changes update that table in place), got %q", functions[j+1].Kind)
 		}
 		v.irrelevantKeys(fnKey, fn)
 
@@ -361,6 +378,8 @@ func (v *validator) functions(flow int, functions []Function) {
 			v.aggregate(fnKey, fn)
 		case KindGo:
 			v.required(fnKey+".name", fn.Name, "the name the Go function is registered under")
+		case KindJoin, KindLookup:
+			v.joinOrLookup(fnKey, fn, tables)
 		case KindSink:
 			var previous *Function
 			if j > 0 {
@@ -376,6 +395,75 @@ func (v *validator) functions(flow int, functions []Function) {
 					sinkTables[fn.Table] = j
 				}
 			}
+		}
+	}
+}
+
+// joinOrLookup checks what a join or lookup reads and adds. A join reads
+// one of the flow's tables (the flow's other tables give the rows it
+// enriches); a lookup reads a table no flow row comes from.
+func (v *validator) joinOrLookup(fnKey string, fn *Function, tables []string) {
+	if fn.Kind == KindLookup {
+		if fn.From != "" {
+			v.oneOf(fnKey+".from", "source", fn.From, lookupSources)
+		}
+		if fn.Missing != "" {
+			v.oneOf(fnKey+".missing", "rule", fn.Missing, missingRules)
+		}
+		if fn.CacheRows < 0 {
+			v.add(fnKey+".cache_rows", "must be 0 (no cache) or a positive number of rows, got %d", fn.CacheRows)
+		}
+		if fn.CacheTTL.Duration < 0 {
+			v.add(fnKey+".cache_ttl", "must not be negative, got %s", fn.CacheTTL.Duration)
+		}
+	}
+	if v.required(fnKey+".table", fn.Table, `the table to read, "database.table"`) {
+		database, table, qualified := strings.Cut(fn.Table, ".")
+		switch {
+		case !qualified || strings.Contains(table, "."):
+			v.add(fnKey+".table", `must be "database.table", got %q`, fn.Table)
+		case v.qualifiedName(fnKey+".table", fn.Table, database, table):
+			if fn.Kind == KindJoin {
+				switch {
+				case !slices.Contains(tables, fn.Table):
+					v.add(fnKey+".table", "the joined table %s must also be one of the flow's tables (its changes update the join), got tables %q", fn.Table, tables)
+				case len(tables) < 2:
+					v.add(fnKey+".table", "a join needs the flow to read another table besides %s: the rows to enrich", fn.Table)
+				}
+			}
+		}
+	}
+	if len(fn.On) == 0 {
+		v.add(fnKey+".on", `required: the columns to match, row column = %s column (on = { customer_id = "id" })`, fn.Kind)
+	}
+	for _, c := range slices.Sorted(maps.Keys(fn.On)) {
+		if problem := columnProblem(c); problem != "" {
+			v.add(joinKey(fnKey+".on", c), "column name %s", problem)
+		} else if problem := columnProblem(fn.On[c]); problem != "" {
+			v.add(joinKey(fnKey+".on", c), "column name %s", problem)
+		}
+	}
+	if len(fn.Columns) == 0 {
+		v.add(fnKey+".columns", "required: the columns of %s to add to the row", fn.Table)
+	}
+	v.columnList(fnKey+".columns", fn.Columns)
+	for _, c := range slices.Sorted(maps.Keys(fn.Rename)) {
+		key := joinKey(fnKey+".rename", c)
+		if !slices.Contains(fn.Columns, c) {
+			v.add(key, "renames column %q, which columns does not list", c)
+		} else if problem := columnProblem(fn.Rename[c]); problem != "" {
+			v.add(key, "new column name %s", problem)
+		}
+	}
+	names := fn.JoinedNames()
+	for k, n := range names {
+		if slices.Index(names, n) != k {
+			v.add(fnKey+".rename", "two added columns would both be named %q", n)
+		}
+	}
+	if fn.Kind == KindJoin && v.required(fnKey+".state", fn.State, "the downstream table that keeps the joined table's rows (its on and columns columns, keyed by the on columns)") {
+		if problem := identifierProblem(fn.State); problem != "" {
+			v.add(fnKey+".state", "table name %s, got %q", problem, fn.State)
 		}
 	}
 }
@@ -403,6 +491,12 @@ func (v *validator) irrelevantKeys(fnKey string, fn *Function) {
 		"format":     fn.Format != "",
 		"separator":  fn.Separator != "",
 		"position":   fn.Position != "",
+		"on":         fn.On != nil,
+		"state":      fn.State != "",
+		"from":       fn.From != "",
+		"cache_rows": fn.CacheRows != 0,
+		"cache_ttl":  fn.CacheTTL.Duration != 0,
+		"missing":    fn.Missing != "",
 	}
 	allowed := functionKeys[fn.Kind]
 	for _, name := range slices.Sorted(maps.Keys(set)) {

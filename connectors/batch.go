@@ -77,12 +77,18 @@ type Recompute struct {
 // Computed is one column a Recompute sets.
 type Computed struct {
 	Column string
-	// Func is "min", "max" or "count" over State, or "div" of Num by Den.
+	// Func is "min", "max" or "count" over State, "lookup" of a State row,
+	// or "div" of Num by Den.
 	Func string
-	// State is the state table: its first columns are Key (same names),
-	// Of is the column MIN and MAX read; COUNT counts the rows.
-	State string
-	Of    string
+	// State is the state table: for min, max and count its first columns
+	// are Key (same names), Of is the column MIN and MAX read; COUNT counts
+	// the rows. For lookup, Of is the column copied from the State row whose
+	// StateKey columns equal the row's Match columns (NULL when there is
+	// none): a maintained join.
+	State    string
+	Of       string
+	Match    []string
+	StateKey []string
 	// Num and Den are columns of Table: Column = Num / Den, or NULL when Den
 	// is 0.
 	Num, Den string

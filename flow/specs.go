@@ -34,7 +34,7 @@ func BuildSpecs(ctx context.Context, flows []config.Flow, reg *functions.Registr
 			errs = append(errs, err)
 			continue
 		}
-		chain, err := functions.Build(f, reg, input)
+		chain, err := functions.BuildTables(f, reg, input, columns)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -49,15 +49,27 @@ func BuildSpecs(ctx context.Context, flows []config.Flow, reg *functions.Registr
 }
 
 // commonColumns is the columns every source table of a flow has, in the
-// order of the first table.
+// order of the first table. A joined table's rows go to its join only: its
+// columns are not the flow's.
 func commonColumns(f config.Flow, i int, columns map[string][]string) ([]string, error) {
+	joined := ""
+	for _, fn := range f.Functions {
+		if fn.Kind == config.KindJoin {
+			joined = fn.Table
+		}
+	}
 	var common []string
+	first := true
 	for j, t := range f.Tables {
 		cols, ok := columns[t]
 		if !ok {
 			return nil, fmt.Errorf("flow %s: flows[%d].tables[%d]: table %s does not exist on the upstream", f.Name, i, j, t)
 		}
-		if j == 0 {
+		if t == joined {
+			continue
+		}
+		if first {
+			first = false
 			common = append(common, cols...)
 			continue
 		}

@@ -14,10 +14,20 @@ type Chain struct {
 	accs   []Accumulator
 	nexts  []Next
 	states []*State // Go functions' state, saved with each batch
+
+	join                 *Join // the flow's join, if any, at step joinAt
+	joinAt               int
+	joinedDB, joinedName string
 }
 
-// Process runs one change through the chain.
-func (c *Chain) Process(ch *Change) error { return c.nexts[0](ch) }
+// Process runs one change through the chain. A joined table's changes go
+// straight to their join: the functions before it work on the flow's rows.
+func (c *Chain) Process(ch *Change) error {
+	if c.join != nil && ch.Table != nil && ch.Table.Name == c.joinedName && ch.Table.Schema == c.joinedDB {
+		return c.nexts[c.joinAt](ch)
+	}
+	return c.nexts[0](ch)
+}
 
 // Flush writes what the chain accumulated since the last Reset into b.
 func (c *Chain) Flush(b *connectors.Batch) error {
@@ -83,6 +93,13 @@ func (e *StepError) Unwrap() error { return e.Err }
 // of the flow has (checked against the upstream at start); every column a
 // function names is checked against what reaches it.
 func Build(f config.Flow, reg *Registry, input []string) (*Chain, error) {
+	return BuildTables(f, reg, input, nil)
+}
+
+// BuildTables is Build for flows that join: tables holds the columns of
+// each upstream table (the joined table's among them), and input the
+// columns the flow's other tables have in common.
+func BuildTables(f config.Flow, reg *Registry, input []string, tables map[string][]string) (*Chain, error) {
 	c := &Chain{flow: f.Name}
 	cols := input
 	for i, fc := range f.Functions {
@@ -131,6 +148,30 @@ func Build(f config.Flow, reg *Registry, input []string) (*Chain, error) {
 				return nil, wrap(err)
 			}
 			step = x
+		case config.KindJoin:
+			sink, err := sinkAfter(f, i)
+			if err != nil {
+				return nil, wrap(err)
+			}
+			if c.join != nil {
+				return nil, wrap(fmt.Errorf("a flow has at most one join"))
+			}
+			rowOn, joinedOn := fc.JoinOn()
+			j, err := NewJoin(JoinConfig{Table: fc.Table, RowOn: rowOn, JoinedOn: joinedOn, Columns: fc.Columns,
+				Names: fc.JoinedNames(), State: fc.State, Sink: sink.Table, SinkKey: sink.Key})
+			if err != nil {
+				return nil, wrap(err)
+			}
+			joinedCols, ok := tables[fc.Table]
+			if !ok {
+				return nil, wrap(fmt.Errorf("the columns of the joined table %s are unknown (is it one of the flow's tables?)", fc.Table))
+			}
+			if err := j.CheckJoined(joinedCols); err != nil {
+				return nil, wrap(err)
+			}
+			c.join, c.joinAt = j, len(c.steps)
+			c.joinedDB, c.joinedName = j.Joined()
+			step = j
 		case "go":
 			gf, ok := reg.Lookup(fc.Name)
 			if !ok {
@@ -198,7 +239,7 @@ func Build(f config.Flow, reg *Registry, input []string) (*Chain, error) {
 
 func sinkAfter(f config.Flow, i int) (config.Function, error) {
 	if i+1 >= len(f.Functions) || f.Functions[i+1].Kind != "sink" {
-		return config.Function{}, fmt.Errorf("an aggregate must be followed by a sink")
+		return config.Function{}, fmt.Errorf("the %s must be followed by a sink", f.Functions[i].Kind)
 	}
 	return f.Functions[i+1], nil
 }

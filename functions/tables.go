@@ -21,6 +21,9 @@ func Tables(f config.Flow) []Table {
 		switch fn.Kind {
 		case config.KindSink:
 			out = append(out, Table{Name: fn.Table, Key: fn.Key, Index: i, What: "sink"})
+		case config.KindJoin:
+			_, joinedOn := fn.JoinOn()
+			out = append(out, Table{Name: fn.State, Key: joinedOn, Index: i, What: "join state"})
 		case config.KindAggregate:
 			if i+1 >= len(f.Functions) {
 				continue

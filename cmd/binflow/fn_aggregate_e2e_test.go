@@ -133,5 +133,12 @@ tables = ["SHOP.orders"]
 		}
 	}
 	e.verify()
+	// binflow verify recomputes min, max and count_distinct over the state
+	// tables as the connector does.
+	for _, f := range []string{"customer_stats", "hourly"} {
+		if out, code := e.runCommand("verify", f); code != 0 || !strings.Contains(out, "match the recomputation") {
+			t.Errorf("binflow verify %s: exit %d\n%s", f, code, out)
+		}
+	}
 	e.stop(p)
 }

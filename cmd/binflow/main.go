@@ -327,17 +327,15 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 	return err
 }
 
-// checkSinkTables refuses to start when a derived table is missing or has
-// unique keys that would make upserts by the flow's key unsafe.
+// checkSinkTables refuses to start when a table a flow writes (a derived
+// table, an aggregate's or a join's state table) is missing or has unique
+// keys that would make upserts by the flow's key unsafe.
 func checkSinkTables(ctx context.Context, cfg *config.Config, store downstreamStore) error {
 	var problems []string
 	for i, f := range cfg.Flows {
-		for j, fn := range f.Functions {
-			if fn.Kind != "sink" {
-				continue
-			}
-			if err := store.CheckTable(ctx, fn.Table, fn.Key); err != nil {
-				problems = append(problems, fmt.Sprintf("flow %s: flows[%d].functions[%d]: %v", f.Name, i, j, err))
+		for _, t := range functions.Tables(f) {
+			if err := store.CheckTable(ctx, t.Name, t.Key); err != nil {
+				problems = append(problems, fmt.Sprintf("flow %s: flows[%d].functions[%d] (%s table): %v", f.Name, i, t.Index, t.What, err))
 			}
 		}
 	}

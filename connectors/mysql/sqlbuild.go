@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -392,6 +393,10 @@ func recomputeShape(table string, key []string, set []connectors.Computed) (*stm
 				}
 			}
 			b.WriteByte(')')
+		case "lookup":
+			if err := writeLookup(&b, outer.String(), table, c); err != nil {
+				return nil, err
+			}
 		case "div":
 			if err := writeIdent(&b, c.Num); err != nil {
 				return nil, fmt.Errorf("recomputed column %q: numerator: %w", c.Column, err)
@@ -402,7 +407,7 @@ func recomputeShape(table string, key []string, set []connectors.Computed) (*stm
 			}
 			b.WriteString(",0)")
 		default:
-			return nil, fmt.Errorf("recomputed column %q: unknown func %q (expected min, max, count or div)", c.Column, c.Func)
+			return nil, fmt.Errorf("recomputed column %q: unknown func %q (expected min, max, count, lookup or div)", c.Column, c.Func)
 		}
 	}
 	b.WriteString(" WHERE ")
@@ -412,11 +417,53 @@ func recomputeShape(table string, key []string, set []connectors.Computed) (*stm
 	return newShape(b.String(), tupleOf(len(key), true), ")", len(key), leadingIndexes(len(key)))
 }
 
-// recomputeColumns flattens the Set of a recompute for its shape key.
+// writeLookup writes a maintained join's subquery: (SELECT `s`.of FROM
+// state AS `s` WHERE `s`.k1 = row.m1 AND ...), NULL without a state row.
+// The state table's key is StateKey, so the subquery reads one index entry.
+func writeLookup(b *strings.Builder, outer, table string, c connectors.Computed) error {
+	if c.State == "" || c.State == table {
+		return fmt.Errorf("recomputed column %q: state table %q must be set and differ from the table", c.Column, c.State)
+	}
+	if len(c.Match) == 0 || len(c.Match) != len(c.StateKey) {
+		return fmt.Errorf("recomputed column %q: lookup needs as many match columns (%q) as state key columns (%q)", c.Column, c.Match, c.StateKey)
+	}
+	b.WriteString("(SELECT `s`.")
+	if err := writeIdent(b, c.Of); err != nil {
+		return fmt.Errorf("recomputed column %q: state column: %w", c.Column, err)
+	}
+	b.WriteString(" FROM ")
+	if err := writeTable(b, c.State); err != nil {
+		return fmt.Errorf("recomputed column %q: state %w", c.Column, err)
+	}
+	b.WriteString(" AS `s` WHERE ")
+	for j := range c.Match {
+		if j > 0 {
+			b.WriteString(" AND ")
+		}
+		b.WriteString("`s`.")
+		if err := writeIdent(b, c.StateKey[j]); err != nil {
+			return fmt.Errorf("recomputed column %q: state key column %d: %w", c.Column, j, err)
+		}
+		b.WriteByte('=')
+		b.WriteString(outer)
+		b.WriteByte('.')
+		if err := writeIdent(b, c.Match[j]); err != nil {
+			return fmt.Errorf("recomputed column %q: match column %d: %w", c.Column, j, err)
+		}
+	}
+	b.WriteByte(')')
+	return nil
+}
+
+// recomputeColumns flattens the Set of a recompute for its shape key: the
+// names of each column, then its match and state key columns (the lists
+// counted, so that no two recomputes share a flattening).
 func recomputeColumns(set []connectors.Computed) []string {
-	out := make([]string, 0, 6*len(set))
+	out := make([]string, 0, 8*len(set))
 	for _, c := range set {
-		out = append(out, c.Column, c.Func, c.State, c.Of, c.Num, c.Den)
+		out = append(out, c.Column, c.Func, c.State, c.Of, c.Num, c.Den, strconv.Itoa(len(c.Match)))
+		out = append(out, c.Match...)
+		out = append(out, c.StateKey...)
 	}
 	return out
 }

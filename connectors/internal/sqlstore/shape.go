@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -422,6 +423,38 @@ func (d *Dialect) recomputeShape(table string, key []string, set []connectors.Co
 				b.WriteString(stateAlias + "." + q + "=" + rowAlias + "." + q)
 			}
 			b.WriteByte(')')
+		case "lookup":
+			// A maintained join: the State row whose StateKey equals the
+			// row's Match columns, NULL without one.
+			if c.State == "" || c.State == table {
+				return nil, fmt.Errorf("recomputed column %q: state table %q must be set and differ from the table", c.Column, c.State)
+			}
+			if len(c.Match) == 0 || len(c.Match) != len(c.StateKey) {
+				return nil, fmt.Errorf("recomputed column %q: lookup needs as many match columns (%q) as state key columns (%q)", c.Column, c.Match, c.StateKey)
+			}
+			b.WriteString("(SELECT " + stateAlias + ".")
+			if err := writeIdent(&b, c.Of); err != nil {
+				return nil, fmt.Errorf("recomputed column %q: state column: %w", c.Column, err)
+			}
+			b.WriteString(" FROM ")
+			if err := writeTable(&b, c.State); err != nil {
+				return nil, fmt.Errorf("recomputed column %q: state %w", c.Column, err)
+			}
+			b.WriteString(" AS " + stateAlias + " WHERE ")
+			for j := range c.Match {
+				if j > 0 {
+					b.WriteString(" AND ")
+				}
+				var sk, m strings.Builder
+				if err := writeIdent(&sk, c.StateKey[j]); err != nil {
+					return nil, fmt.Errorf("recomputed column %q: state key column %d: %w", c.Column, j, err)
+				}
+				if err := writeIdent(&m, c.Match[j]); err != nil {
+					return nil, fmt.Errorf("recomputed column %q: match column %d: %w", c.Column, j, err)
+				}
+				b.WriteString(stateAlias + "." + sk.String() + "=" + rowAlias + "." + m.String())
+			}
+			b.WriteByte(')')
 		case "div":
 			var num, den strings.Builder
 			if err := writeIdent(&num, c.Num); err != nil {
@@ -432,7 +465,7 @@ func (d *Dialect) recomputeShape(table string, key []string, set []connectors.Co
 			}
 			b.WriteString(d.Div(num.String(), den.String()))
 		default:
-			return nil, fmt.Errorf("recomputed column %q: unknown func %q (expected min, max, count or div)", c.Column, c.Func)
+			return nil, fmt.Errorf("recomputed column %q: unknown func %q (expected min, max, count, lookup or div)", c.Column, c.Func)
 		}
 	}
 	b.WriteString(" WHERE ")
@@ -443,10 +476,14 @@ func (d *Dialect) recomputeShape(table string, key []string, set []connectors.Co
 	return d.newShape(b.String(), ")", len(key), bare, leadingIndexes(len(key)))
 }
 
+// recomputeColumns flattens the Set of a recompute for its shape key (the
+// match list counted, so that no two recomputes share a flattening).
 func recomputeColumns(set []connectors.Computed) []string {
-	out := make([]string, 0, 6*len(set))
+	out := make([]string, 0, 8*len(set))
 	for _, c := range set {
-		out = append(out, c.Column, c.Func, c.State, c.Of, c.Num, c.Den)
+		out = append(out, c.Column, c.Func, c.State, c.Of, c.Num, c.Den, strconv.Itoa(len(c.Match)))
+		out = append(out, c.Match...)
+		out = append(out, c.StateKey...)
 	}
 	return out
 }
