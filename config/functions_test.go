@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -122,5 +123,65 @@ func TestBucketKeyDefault(t *testing.T) {
 	}
 	if got := cfg.Flows[0].Functions[1].Key; !reflect.DeepEqual(got, []string{"g", "day"}) {
 		t.Errorf("key = %q", got)
+	}
+}
+
+// Join and lookup: what they read and add, and where a join may stand.
+func TestJoinAndLookupConfig(t *testing.T) {
+	const f = "config.toml: "
+	joined := func(tables, functions string) string {
+		return "\n[[flows]]\nname = \"f\"\ntables = " + tables + "\n" + functions
+	}
+	both := `["shop.orders", "shop.customers"]`
+	join := fn("kind = \"join\"\ntable = \"shop.customers\"\non = { customer_id = \"id\" }\ncolumns = [\"name\", \"country\"]\nrename = { country = \"cc\" }\nstate = \"j_state\"")
+	tests := []struct {
+		name  string
+		flows string
+		want  []string
+	}{
+		{"join", joined(both, fn(`kind = "filter"`+"\nexpr = \"amount > 0\"")+join+sink), nil},
+		{"lookup", joined(`["shop.orders"]`, fn("kind = \"lookup\"\nfrom = \"downstream\"\ntable = \"ref.customers\"\non = { customer_id = \"id\" }\ncolumns = [\"name\"]\ncache_rows = 100\ncache_ttl = \"30s\"\nmissing = \"drop\"")+sink), nil},
+		{"join problems", joined(`["shop.orders"]`, fn("kind = \"join\"\ntable = \"customers\"\ncolumns = [\"a\", \"a\"]\nrename = { b = \"c\" }\nfrom = \"upstream\"")+sink), []string{
+			f + `flows[0].functions[0].columns[1]: column "a" is listed twice`,
+			f + `flows[0].functions[0].from: does not apply to kind "join" (its keys: table, on, columns, rename, state)`,
+			f + `flows[0].functions[0].on: required: the columns to match, row column = join column (on = { customer_id = "id" })`,
+			f + `flows[0].functions[0].rename.b: renames column "b", which columns does not list`,
+			f + `flows[0].functions[0].rename: two added columns would both be named "a"`,
+			f + `flows[0].functions[0].state: required: the downstream table that keeps the joined table's rows (its on and columns columns, keyed by the on columns)`,
+			f + `flows[0].functions[0].table: must be "database.table", got "customers"`,
+		}},
+		{"joined table not read by the flow", joined(`["shop.orders"]`, join+sink), []string{
+			f + `flows[0].functions[0].table: the joined table shop.customers must also be one of the flow's tables (its changes update the join), got tables ["shop.orders"]`,
+		}},
+		{"join not followed by an upsert sink", joined(both, join+fn(`kind = "filter"`+"\nexpr = \"true\"")+sink), []string{
+			f + `flows[0].functions[1].kind: a join must be followed by its sink in upsert mode (the joined table's changes update that table in place), got "filter"`,
+		}},
+		{"lookup problems", joined(`["shop.orders"]`, fn("kind = \"lookup\"\nfrom = \"cache\"\ntable = \"ref.c\"\non = { customer_id = \"id\" }\ncolumns = [\"name\"]\ncache_rows = -1\nmissing = \"skip\"\nstate = \"s\"")+sink), []string{
+			f + `flows[0].functions[0].cache_rows: must be 0 (no cache) or a positive number of rows, got -1`,
+			f + `flows[0].functions[0].from: unknown source "cache"; expected one of upstream, downstream`,
+			f + `flows[0].functions[0].missing: unknown rule "skip"; expected one of null, drop, fail`,
+			f + `flows[0].functions[0].state: does not apply to kind "lookup" (its keys: from, table, on, columns, rename, cache_rows, cache_ttl, missing)`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := doc{flows: tt.flows}.String()
+			_, err := parse("config.toml", text, envOf(nil))
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error:\n%v\nfile:\n%s", err, text)
+				}
+				return
+			}
+			var got Errors
+			if !errors.As(err, &got) {
+				t.Fatalf("error %v (%T) is not Errors\nfile:\n%s", err, err, text)
+			}
+			gotLines := strings.Split(got.Error(), "\n")
+			sort.Strings(gotLines)
+			if !reflect.DeepEqual(gotLines, tt.want) {
+				t.Errorf("problems:\n%s\nwant:\n%s\nfile:\n%s", strings.Join(gotLines, "\n"), strings.Join(tt.want, "\n"), text)
+			}
+		})
 	}
 }

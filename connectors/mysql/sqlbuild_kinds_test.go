@@ -25,6 +25,12 @@ func TestInsertAndRecomputeShapeSQL(t *testing.T) {
 			"UPDATE `db`.`t` SET `lo`=(SELECT MIN(`s`.`v`) FROM `db`.`t__v` AS `s` WHERE `s`.`g`=`db`.`t`.`g` AND `s`.`h`=`db`.`t`.`h`)," +
 				"`d`=(SELECT COUNT(*) FROM `t__v` AS `s` WHERE `s`.`g`=`db`.`t`.`g` AND `s`.`h`=`db`.`t`.`h`)," +
 				"`m`=`s`/NULLIF(`n`,0) WHERE (`g`,`h`) IN ((?,?),(?,?))"},
+		{"recompute lookup", func() (*stmtShape, error) {
+			return recomputeShape("db.t", []string{"a"}, []connectors.Computed{
+				{Column: "n", Func: "lookup", State: "c", Of: "name", Match: []string{"a", "b"}, StateKey: []string{"x", "y`"}},
+			})
+		}, 1,
+			"UPDATE `db`.`t` SET `n`=(SELECT `s`.`name` FROM `c` AS `s` WHERE `s`.`x`=`db`.`t`.`a` AND `s`.`y```=`db`.`t`.`b`) WHERE `a` IN (?)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -93,3 +93,43 @@ func TestRecomputeRejectsBadSpecs(t *testing.T) {
 		}
 	}
 }
+
+// A lookup recompute completes joined rows from a state table written in the
+// same batch: by the rows' key, and by their match columns (the rows of a
+// joined key that changed); a row without a state row gets NULL.
+func TestApplyRecomputeLookup(t *testing.T) {
+	s := openStore(t, false)
+	s.exec("CREATE TABLE enriched (id BIGINT PRIMARY KEY, customer_id BIGINT NULL, name VARCHAR(20) NULL, country CHAR(2) NULL, KEY (customer_id))")
+	s.exec("CREATE TABLE enriched__c (cid BIGINT PRIMARY KEY, name VARCHAR(20) NOT NULL, country CHAR(2) NOT NULL)")
+	set := []connectors.Computed{
+		{Column: "name", Func: "lookup", State: "enriched__c", Of: "name", Match: []string{"customer_id"}, StateKey: []string{"cid"}},
+		{Column: "country", Func: "lookup", State: "enriched__c", Of: "country", Match: []string{"customer_id"}, StateKey: []string{"cid"}},
+	}
+	cols := []string{"id", "customer_id", "name", "country"}
+	s.apply(&connectors.Batch{
+		Upserts: []connectors.Upsert{
+			{Table: "enriched__c", Key: []string{"cid"}, Columns: []string{"cid", "name", "country"},
+				Rows: [][]any{{int64(7), "ann", "FR"}, {int64(8), "bob", "DE"}}},
+			{Table: "enriched", Key: []string{"id"}, Columns: cols,
+				Rows: [][]any{{int64(1), int64(7), nil, nil}, {int64(2), int64(9), nil, nil}, {int64(3), nil, nil, nil}, {int64(4), int64(8), nil, nil}}},
+		},
+		Recomputes: []connectors.Recompute{{Table: "enriched", Key: []string{"id"}, Keys: [][]any{{int64(1)}, {int64(2)}, {int64(3)}, {int64(4)}}, Set: set}},
+		Checkpoint: checkpoint("j", 10),
+	})
+	want := []string{`"1","7","ann","FR"`, `"2","9",NULL,NULL`, `"3",NULL,NULL,NULL`, `"4","8","bob","DE"`}
+	if got := s.dump("enriched"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("enriched = %v, want %v", got, want)
+	}
+	// Customer 7 renamed, 8 deleted, 9 created: the rows matching them change.
+	s.apply(&connectors.Batch{
+		Deletes: []connectors.Delete{{Table: "enriched__c", Key: []string{"cid"}, Keys: [][]any{{int64(8)}}}},
+		Upserts: []connectors.Upsert{{Table: "enriched__c", Key: []string{"cid"}, Columns: []string{"cid", "name", "country"},
+			Rows: [][]any{{int64(7), "anne", "FR"}, {int64(9), "cy", "JP"}}}},
+		Recomputes: []connectors.Recompute{{Table: "enriched", Key: []string{"customer_id"}, Keys: [][]any{{int64(7)}, {int64(8)}, {int64(9)}}, Set: set}},
+		Checkpoint: checkpoint("j", 20),
+	})
+	want = []string{`"1","7","anne","FR"`, `"2","9","cy","JP"`, `"3",NULL,NULL,NULL`, `"4","8",NULL,NULL`}
+	if got := s.dump("enriched"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("enriched = %v, want %v", got, want)
+	}
+}

@@ -73,6 +73,7 @@ func Run(t *testing.T, h Harness) {
 		{"DeleteCompositeKey", deleteCompositeKey},
 		{"DuplicateKeysInOneBatch", duplicateKeys},
 		{"InsertsAndRecomputes", insertsAndRecomputes},
+		{"RecomputeLookup", recomputeLookup},
 		{"FailedBatchLeavesNothing", failedBatchLeavesNothing},
 		{"LargeBatchIsChunkedInOneTransaction", largeBatch},
 		{"CheckpointRoundTrip", checkpointRoundTrip},
@@ -389,6 +390,46 @@ func insertsAndRecomputes(t *testing.T, h Harness) {
 	if err == nil {
 		t.Fatal("inserting a duplicate key succeeded")
 	}
+}
+
+// recomputeLookup: a maintained join's recompute copies a column of the
+// state row matching each row (NULL without one), by the rows' key and by
+// their match column; here vals.s from history.what where seq = vals.i.
+func recomputeLookup(t *testing.T, h Harness) {
+	s := Open(t, h, false)
+	for _, name := range []string{"vals", "history"} {
+		s.Exec(h.DDL[name])
+	}
+	set := []connectors.Computed{{Column: "s", Func: "lookup", State: "history", Of: "what", Match: []string{"i"}, StateKey: []string{"seq"}}}
+	s.apply(&connectors.Batch{
+		Upserts: []connectors.Upsert{
+			{Table: "history", Key: []string{"seq"}, Columns: []string{"seq", "what"}, Rows: [][]any{{int64(7), "ann"}, {int64(8), "bob"}}},
+			{Table: "vals", Key: []string{"id"}, Columns: []string{"id", "i", "s"},
+				Rows: [][]any{{int64(1), int64(7), nil}, {int64(2), int64(9), nil}, {int64(3), nil, nil}, {int64(4), int64(8), nil}}},
+		},
+		Recomputes: []connectors.Recompute{{Table: "vals", Key: []string{"id"}, Keys: [][]any{{int64(1)}, {int64(2)}, {int64(3)}, {int64(4)}}, Set: set}},
+		Checkpoint: Checkpoint("lookup", 100),
+	})
+	check := func(want []string) {
+		t.Helper()
+		got := s.Dump("vals")
+		ok := len(got) == len(want)
+		for i := 0; ok && i < len(got); i++ {
+			ok = strings.HasPrefix(got[i], want[i])
+		}
+		if !ok {
+			t.Fatalf("vals = %q, want rows starting %q", got, want)
+		}
+	}
+	check([]string{`"1","7",NULL,NULL,"ann"`, `"2","9",NULL,NULL,NULL`, `"3",NULL,NULL,NULL,NULL`, `"4","8",NULL,NULL,"bob"`})
+	// history 7 renamed, 8 deleted, 9 added: the rows matching them change.
+	s.apply(&connectors.Batch{
+		Deletes:    []connectors.Delete{{Table: "history", Key: []string{"seq"}, Keys: [][]any{{int64(8)}}}},
+		Upserts:    []connectors.Upsert{{Table: "history", Key: []string{"seq"}, Columns: []string{"seq", "what"}, Rows: [][]any{{int64(7), "anne"}, {int64(9), "cy"}}}},
+		Recomputes: []connectors.Recompute{{Table: "vals", Key: []string{"i"}, Keys: [][]any{{int64(7)}, {int64(8)}, {int64(9)}}, Set: set}},
+		Checkpoint: Checkpoint("lookup", 200),
+	})
+	check([]string{`"1","7",NULL,NULL,"anne"`, `"2","9",NULL,NULL,"cy"`, `"3",NULL,NULL,NULL,NULL`, `"4","8",NULL,NULL,NULL`})
 }
 
 func failedBatchLeavesNothing(t *testing.T, h Harness) {
