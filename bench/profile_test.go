@@ -74,7 +74,7 @@ func profileFlow(ctx context.Context, cfgPath, profPrefix string, down *sql.DB, 
 		return st, err
 	}
 	defer src.Close()
-	specs, err := flow.BuildSpecs(ctx, cfg.Flows, reg, src)
+	specs, err := flow.BuildSpecs(ctx, cfg.Flows, reg, src, nil)
 	if err != nil {
 		return st, err
 	}

@@ -17,7 +17,10 @@ type ColumnLister interface {
 // BuildSpecs checks every configured flow against the upstream's tables and
 // builds its chain. All problems are reported together, each naming the
 // flow, the table or function and the column.
-func BuildSpecs(ctx context.Context, flows []config.Flow, reg *functions.Registry, lister ColumnLister) ([]Spec, error) {
+//
+// readers opens the readers of lookup functions (nil refuses flows with
+// lookups); ctx bounds their reads for as long as the flows run.
+func BuildSpecs(ctx context.Context, flows []config.Flow, reg *functions.Registry, lister ColumnLister, readers functions.RowReaders) ([]Spec, error) {
 	var all []string
 	for _, f := range flows {
 		all = append(all, f.Tables...)
@@ -34,7 +37,7 @@ func BuildSpecs(ctx context.Context, flows []config.Flow, reg *functions.Registr
 			errs = append(errs, err)
 			continue
 		}
-		chain, err := functions.BuildTables(f, reg, input, columns)
+		chain, err := functions.BuildTables(f, reg, input, functions.Env{Tables: columns, Readers: readers, Context: ctx})
 		if err != nil {
 			errs = append(errs, err)
 			continue

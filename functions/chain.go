@@ -1,7 +1,9 @@
 package functions
 
 import (
+	"context"
 	"fmt"
+	"slices"
 
 	"github.com/binflow/binflow/config"
 	"github.com/binflow/binflow/connectors"
@@ -93,18 +95,33 @@ func (e *StepError) Unwrap() error { return e.Err }
 // of the flow has (checked against the upstream at start); every column a
 // function names is checked against what reaches it.
 func Build(f config.Flow, reg *Registry, input []string) (*Chain, error) {
-	return BuildTables(f, reg, input, nil)
+	return BuildTables(f, reg, input, Env{})
 }
 
-// BuildTables is Build for flows that join: tables holds the columns of
-// each upstream table (the joined table's among them), and input the
-// columns the flow's other tables have in common.
-func BuildTables(f config.Flow, reg *Registry, input []string, tables map[string][]string) (*Chain, error) {
+// Env is what functions that read other tables need to be built.
+type Env struct {
+	// Tables holds the columns of each upstream table of the flow (a
+	// joined table's among them).
+	Tables map[string][]string
+	// Readers opens lookups' readers; Context bounds their reads.
+	Readers RowReaders
+	Context context.Context
+}
+
+// BuildTables is Build for flows that join or look up: input is the columns
+// the flow's tables other than a joined one have in common.
+func BuildTables(f config.Flow, reg *Registry, input []string, env Env) (*Chain, error) {
 	c := &Chain{flow: f.Name}
+	var lookedUp []string // columns added by lookups, which functions after them must not depend on
 	cols := input
 	for i, fc := range f.Functions {
 		wrap := func(err error) error { return &StepError{Flow: f.Name, Index: i, Kind: fc.Kind, Err: err} }
 		var step Function
+		if len(lookedUp) > 0 {
+			if err := afterLookup(fc, lookedUp); err != nil {
+				return nil, wrap(err)
+			}
+		}
 		switch fc.Kind {
 		case "filter":
 			fl, err := NewFilter(fc.Expr, cols)
@@ -162,7 +179,7 @@ func BuildTables(f config.Flow, reg *Registry, input []string, tables map[string
 			if err != nil {
 				return nil, wrap(err)
 			}
-			joinedCols, ok := tables[fc.Table]
+			joinedCols, ok := env.Tables[fc.Table]
 			if !ok {
 				return nil, wrap(fmt.Errorf("the columns of the joined table %s are unknown (is it one of the flow's tables?)", fc.Table))
 			}
@@ -172,6 +189,30 @@ func BuildTables(f config.Flow, reg *Registry, input []string, tables map[string
 			c.join, c.joinAt = j, len(c.steps)
 			c.joinedDB, c.joinedName = j.Joined()
 			step = j
+		case config.KindLookup:
+			if env.Readers == nil {
+				return nil, wrap(fmt.Errorf("lookups cannot read tables here (no connection to read %s from)", fc.Table))
+			}
+			ctx := env.Context
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			rowOn, otherOn := fc.JoinOn()
+			from := fc.From
+			if from == "" {
+				from = config.LookupUpstream
+			}
+			reader, err := env.Readers(ctx, from, fc.Table, otherOn, fc.Columns)
+			if err != nil {
+				return nil, wrap(fmt.Errorf("%s table %s: %w", from, fc.Table, err))
+			}
+			l, err := NewLookup(ctx, reader, LookupConfig{Table: fc.Table, RowOn: rowOn, Names: fc.JoinedNames(),
+				Missing: fc.Missing, CacheRows: fc.CacheRows, CacheTTL: fc.CacheTTL.Duration})
+			if err != nil {
+				return nil, wrap(err)
+			}
+			lookedUp = append(lookedUp, fc.JoinedNames()...)
+			step = l
 		case "go":
 			gf, ok := reg.Lookup(fc.Name)
 			if !ok {
@@ -235,6 +276,29 @@ func BuildTables(f config.Flow, reg *Registry, input []string, tables map[string
 		c.nexts[i] = func(ch *Change) error { return step.Process(ch, next) }
 	}
 	return c, nil
+}
+
+// afterLookup refuses functions that would need a before image's looked-up
+// values (a lookup reads the value current when binflow processes a change,
+// which is not the one applied when the row was written): retractions,
+// filters and expansions of changes, sinks keyed on looked-up columns.
+func afterLookup(fc config.Function, lookedUp []string) error {
+	switch fc.Kind {
+	case config.KindProject, config.KindMap, config.KindLookup:
+		return nil
+	case config.KindSink:
+		if fc.Mode == config.ModeDelete {
+			return fmt.Errorf("a delete sink cannot follow a lookup; put it before the lookup")
+		}
+		for _, k := range fc.Key {
+			if slices.Contains(lookedUp, k) {
+				return fmt.Errorf("the sink's key column %q is looked up: a later change of the looked-up row would leave the old key behind; use a join", k)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("a function of kind %q cannot follow a lookup: the looked-up values of a row's before image are not the ones applied when it was written, "+
+		"so it could not retract them; put it before the lookup, or use a join (exact as either side changes)", fc.Kind)
 }
 
 func sinkAfter(f config.Flow, i int) (config.Function, error) {

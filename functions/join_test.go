@@ -75,7 +75,7 @@ func TestJoinWrites(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := joinFlowConfig()
-			chain, err := BuildTables(f, NewRegistry(), orderCols, map[string][]string{"shop.orders": orderCols, "shop.customers": customerCols})
+			chain, err := BuildTables(f, NewRegistry(), orderCols, Env{Tables: map[string][]string{"shop.orders": orderCols, "shop.customers": customerCols}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -173,7 +173,7 @@ func TestJoinRejects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := joinFlowConfig()
 			tt.edit(&f)
-			_, err := BuildTables(f, NewRegistry(), orderCols, tt.tables)
+			_, err := BuildTables(f, NewRegistry(), orderCols, Env{Tables: tt.tables})
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "functions[1] (join)") {
 				t.Fatalf("err = %v, want it to name functions[1] (join) and contain %q", err, tt.want)
 			}
@@ -183,7 +183,7 @@ func TestJoinRejects(t *testing.T) {
 	// The joined table's key must be the joined columns.
 	f := joinFlowConfig()
 	f.Functions[1].On = map[string]string{"customer_id": "name"}
-	chain, err := BuildTables(f, NewRegistry(), orderCols, tables)
+	chain, err := BuildTables(f, NewRegistry(), orderCols, Env{Tables: tables})
 	if err != nil {
 		t.Fatal(err)
 	}

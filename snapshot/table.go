@@ -59,6 +59,19 @@ var safeName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 // Table reads a table's metadata. A table without a primary key is refused
 // with ErrNoPrimaryKey.
 func (r *Reader) Table(ctx context.Context, name string) (*Table, error) {
+	t, err := r.describe(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(t.Key) == 0 {
+		return nil, fmt.Errorf("table %s %w: binflow snapshots read a table in primary-key chunks; add a primary key, "+
+			"or set upstream.start = \"current\" to stream the flow without a snapshot", name, ErrNoPrimaryKey)
+	}
+	return t, nil
+}
+
+// describe reads a table's columns and primary key (none when it has none).
+func (r *Reader) describe(ctx context.Context, name string) (*Table, error) {
 	db, tname, ok := strings.Cut(name, ".")
 	if !ok || db == "" || tname == "" {
 		return nil, fmt.Errorf("table %q: expected schema.table", name)
@@ -116,10 +129,6 @@ func (r *Reader) Table(ctx context.Context, name string) (*Table, error) {
 	}
 	if err := keyRows.Err(); err != nil {
 		return nil, fmt.Errorf("primary key of %s: %w", name, err)
-	}
-	if len(t.Key) == 0 {
-		return nil, fmt.Errorf("table %s %w: binflow snapshots read a table in primary-key chunks; add a primary key, "+
-			"or set upstream.start = \"current\" to stream the flow without a snapshot", name, ErrNoPrimaryKey)
 	}
 	pk := make([]int, len(t.Key))
 	copy(pk, t.Key)
@@ -242,6 +251,12 @@ func readChunk(ctx context.Context, q querier, t *Table, after []any, limit int)
 		}
 	}
 	args = append(args, limit)
+	return readRows(ctx, q, t, query, args, limit)
+}
+
+// readRows runs a query selecting every column of t and decodes its rows
+// as the binlog reader decodes rows of t.
+func readRows(ctx context.Context, q querier, t *Table, query string, args []any, limit int) ([][]any, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", t.Name, err)
@@ -260,7 +275,7 @@ func readChunk(ctx context.Context, q querier, t *Table, after []any, limit int)
 			return nil, fmt.Errorf("read %s: %w", t.Name, err)
 		}
 		if len(slab) < n {
-			slab = make([]any, n*256)
+			slab = make([]any, n*min(limit, 256))
 		}
 		row := slab[:n:n]
 		slab = slab[n:]

@@ -279,7 +279,9 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 	if len(fatal) > 0 {
 		return fmt.Errorf("upstream is not ready for binflow:\n  %s", strings.Join(fatal, "\n  "))
 	}
-	specs, err := flow.BuildSpecs(ctx, cfg.Flows, reg, src)
+	lookups := newLookupReaders(cfg)
+	defer lookups.Close()
+	specs, err := flow.BuildSpecs(ctx, cfg.Flows, reg, src, lookups.Open)
 	if err != nil {
 		return err
 	}
@@ -386,7 +388,9 @@ func check(ctx context.Context, cfg *config.Config, reg *functions.Registry, out
 	for _, p := range problems {
 		fmt.Fprintln(out, p.String())
 	}
-	_, specErr := flow.BuildSpecs(ctx, cfg.Flows, reg, src)
+	lookups := newLookupReaders(cfg)
+	defer lookups.Close()
+	_, specErr := flow.BuildSpecs(ctx, cfg.Flows, reg, src, lookups.Open)
 	if specErr != nil {
 		fmt.Fprintln(out, specErr)
 	}

@@ -58,9 +58,11 @@ func verify(ctx context.Context, cfg *config.Config, reg *functions.Registry, na
 		return err
 	}
 	defer src.Close()
+	lookups := newLookupReaders(cfg)
+	defer lookups.Close()
 	chains := make([]*functions.Chain, 2)
 	for i := range chains {
-		specs, err := flow.BuildSpecs(ctx, []config.Flow{f}, reg, src)
+		specs, err := flow.BuildSpecs(ctx, []config.Flow{f}, reg, src, lookups.Open)
 		if err != nil {
 			return err
 		}

@@ -196,7 +196,7 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 	}
 	// Every flow is checked against the upstream's tables, and every
 	// function against its input, before anything runs.
-	specs, err := flow.BuildSpecs(ctx, cfg.Flows, reg, src)
+	specs, err := flow.BuildSpecs(ctx, cfg.Flows, reg, src, nil)
 	if err != nil {
 		return err
 	}
