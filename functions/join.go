@@ -53,6 +53,8 @@ type Join struct {
 	rowKeys    keySet
 	joinedKeys keySet
 	buf        []byte
+	slab       valueSlab
+	scratch    Change // the change passed on: next may not keep it
 }
 
 // JoinConfig configures a Join.
@@ -165,19 +167,33 @@ func (j *Join) Process(c *Change, next Next) error {
 			return fmt.Errorf("join %s: sink key: %w", j.joined, err)
 		}
 	}
-	extended := *c
-	extended.Layout = out
-	extended.Before = j.extend(c.Before)
-	extended.After = j.extend(c.After)
-	return next(&extended)
+	j.scratch = *c
+	j.scratch.Layout = out
+	j.scratch.Before = j.extend(c.Before)
+	j.scratch.After = j.extend(c.After)
+	return next(&j.scratch)
 }
 
 func (j *Join) extend(row []any) []any {
 	if row == nil {
 		return nil
 	}
-	out := make([]any, len(row)+len(j.names))
+	out := j.slab.take(len(row) + len(j.names))
 	copy(out, row)
+	return out
+}
+
+// valueSlab hands out value slices carved from larger allocations, so
+// that the rows a function emits cost one allocation per few hundred.
+// Slices are never handed out twice: emitted rows are kept unchanged.
+type valueSlab struct{ free []any }
+
+func (s *valueSlab) take(n int) []any {
+	if len(s.free) < n {
+		s.free = make([]any, max(n*256, 4096))
+	}
+	out := s.free[:n:n]
+	s.free = s.free[n:]
 	return out
 }
 
@@ -328,14 +344,30 @@ func (j *Join) Reset() {
 	j.joinedKeys.reset()
 }
 
-// keySet collects distinct keys in first-seen order.
+// keySet collects distinct keys in first-seen order; one-column integer
+// keys (the common id) need no encoding.
 type keySet struct {
 	index map[string]struct{}
+	ints  map[int64]struct{}
 	keys  [][]any
 	buf   []byte
+	slab  valueSlab
 }
 
 func (s *keySet) add(row []any, idx []int) error {
+	if k, ok := intKey(row, idx, len(idx)); ok {
+		if s.ints == nil {
+			s.ints = map[int64]struct{}{}
+		}
+		if _, seen := s.ints[k]; seen {
+			return nil
+		}
+		s.ints[k] = struct{}{}
+		key := s.slab.take(1)
+		key[0] = row[idx[0]]
+		s.keys = append(s.keys, key)
+		return nil
+	}
 	var err error
 	s.buf, err = appendKeyOf(s.buf[:0], row, idx)
 	if err != nil {
@@ -344,7 +376,7 @@ func (s *keySet) add(row []any, idx []int) error {
 	if _, ok := s.index[string(s.buf)]; ok {
 		return nil
 	}
-	key := make([]any, len(idx))
+	key := s.slab.take(len(idx))
 	for k, i := range idx {
 		key[k] = row[i]
 	}
@@ -365,5 +397,6 @@ func (s *keySet) addEncoded(enc string, key []any) {
 
 func (s *keySet) reset() {
 	clear(s.index)
+	clear(s.ints)
 	s.keys = nil
 }

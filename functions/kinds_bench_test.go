@@ -1,6 +1,7 @@
 package functions
 
 import (
+	"context"
 	"testing"
 
 	"github.com/binflow/binflow/config"
@@ -19,7 +20,14 @@ var benchCols = []string{"id", "customer_id", "amount", "status", "note", "creat
 
 func benchChain(b *testing.B, fns ...config.Function) {
 	b.Helper()
-	chain, err := Build(config.Flow{Name: "bench", Functions: fns}, NewRegistry(), benchCols)
+	benchChainEnv(b, Env{}, nil, fns...)
+}
+
+// benchChainEnv is benchChain with a build environment, and edit changing
+// the bench's changes first.
+func benchChainEnv(b *testing.B, env Env, edit func([]Change), fns ...config.Function) {
+	b.Helper()
+	chain, err := BuildTables(config.Flow{Name: "bench", Functions: fns}, NewRegistry(), benchCols, env)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -34,6 +42,9 @@ func benchChain(b *testing.B, fns ...config.Function) {
 		if i%10 == 3 && cs[i].After != nil {
 			cs[i].After[3] = "cancelled"
 		}
+	}
+	if edit != nil {
+		edit(cs)
 	}
 	txn := &schema.Txn{End: schema.Position{File: "bin.000001", Pos: 4}}
 	flush := func() {
@@ -116,4 +127,49 @@ func BenchmarkKindSinkUpsert(b *testing.B) {
 
 func BenchmarkKindSinkAppend(b *testing.B) {
 	benchChain(b, config.Function{Kind: "sink", Table: "h", Mode: "append"})
+}
+
+var benchCustomerCols = []string{"id", "name", "country"}
+
+// A join of the orders with their customers; one change in 20 is a
+// customer's (renamed), which updates the state table and the customer's
+// derived rows.
+func BenchmarkKindJoin(b *testing.B) {
+	customers := schema.NewTable("shop", "customers", columnsOf(benchCustomerCols), []int{0})
+	orders := schema.NewTable("shop", "orders", columnsOf(benchCols), []int{0})
+	layout := NewLayout(benchCustomerCols)
+	edit := func(cs []Change) {
+		for i := range cs {
+			if i%20 != 7 {
+				cs[i].Table = orders
+				continue
+			}
+			id := int64(i % 5000)
+			cs[i] = Change{Op: schema.Update, Table: customers, Layout: layout,
+				Before: []any{id, "old name", "FR"}, After: []any{id, "new name", "FR"}}
+		}
+	}
+	env := Env{Tables: map[string][]string{"shop.orders": benchCols, "shop.customers": benchCustomerCols}}
+	benchChainEnv(b, env, edit,
+		config.Function{Kind: "join", Table: "shop.customers", On: map[string]string{"customer_id": "id"},
+			Columns: []string{"name", "country"}, State: "customers_state"},
+		config.Function{Kind: "sink", Table: "t", Key: []string{"id"}})
+}
+
+// benchReader serves every customer id from memory.
+type benchReader struct{ row []any }
+
+func (r benchReader) Row(context.Context, []any) ([]any, bool, error) { return r.row, true, nil }
+func (benchReader) Retryable(error) bool                              { return false }
+
+// A lookup of each order's customer through a cache holding all 5000 (the
+// reads themselves are a server's cost, outside this benchmark).
+func BenchmarkKindLookupCached(b *testing.B) {
+	env := Env{Readers: func(context.Context, string, string, []string, []string) (RowReader, error) {
+		return benchReader{row: []any{"name", "FR"}}, nil
+	}}
+	benchChainEnv(b, env, nil,
+		config.Function{Kind: "lookup", Table: "shop.customers", On: map[string]string{"customer_id": "id"},
+			Columns: []string{"name", "country"}, CacheRows: 10000},
+		config.Function{Kind: "sink", Table: "t", Key: []string{"id"}})
 }

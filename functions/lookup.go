@@ -59,6 +59,8 @@ type Lookup struct {
 	keyBuf   []byte
 	keyVals  []any
 	retryMax time.Duration
+	slab     valueSlab
+	scratch  Change // the change passed on: next may not keep it
 }
 
 // LookupConfig configures a Lookup.
@@ -125,7 +127,8 @@ func (l *Lookup) Process(c *Change, next Next) error {
 		out = NewLayout(names)
 		l.out[c.Layout] = out
 	}
-	extended := *c
+	extended := &l.scratch
+	*extended = *c
 	extended.Layout = out
 	extended.Before = l.extend(c.Before, nil)
 	if c.After != nil {
@@ -146,19 +149,19 @@ func (l *Lookup) Process(c *Change, next Next) error {
 					return nil
 				}
 				extended.Op, extended.After = schema.Delete, nil
-				return next(&extended)
+				return next(extended)
 			}
 		}
 		extended.After = l.extend(c.After, vals)
 	}
-	return next(&extended)
+	return next(extended)
 }
 
 func (l *Lookup) extend(row, vals []any) []any {
 	if row == nil {
 		return nil
 	}
-	out := make([]any, len(row)+len(l.names))
+	out := l.slab.take(len(row) + len(l.names))
 	copy(out, row)
 	copy(out[len(row):], vals)
 	return out
