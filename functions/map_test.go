@@ -210,7 +210,7 @@ func TestMapErrorNamesColumn(t *testing.T) {
 	}
 	c := ins(order(1, 2, "1", "new"))
 	c.Layout = NewLayout(orderCols)
-	if err := m.Process(&c, noNext); err == nil || !strings.Contains(err.Error(), `cast status: cannot cast "new" to int`) {
+	if err := m.Process(&c, noNext); err == nil || !strings.Contains(err.Error(), `cast column "status": cannot cast "new" to int`) {
 		t.Errorf("err = %v", err)
 	}
 }

@@ -284,7 +284,7 @@ func (m *Map) mapImage(p *mapPlan, in, out []any) error {
 		if cast := p.cast[i]; cast != nil {
 			var err error
 			if v, err = cast(v); err != nil {
-				return fmt.Errorf("map: cast %s: %w", p.out.Names[i], err)
+				return fmt.Errorf("map: cast column %q: %w", p.out.Names[i], err)
 			}
 		}
 		out[i] = v
