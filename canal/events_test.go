@@ -16,13 +16,17 @@ import (
 // MINIMAL) and the schema bookkeeping between table maps.
 
 func newTestDecoder() *decoder {
-	return &decoder{file: "mysql-bin.000001", tables: map[uint64]*schema.Table{}, maps: map[uint64]*replication.TableMapEvent{}}
+	return &decoder{file: "mysql-bin.000001", tables: map[uint64]*schema.Table{}, maps: map[uint64]*replication.TableMapEvent{},
+		bodies: newRowsBodies()}
 }
 
 // feed parses and decodes events in order, returning the transactions the
 // decoder completed and the first error.
 func feed(t *testing.T, d *decoder, p *binlogtest.Parser, events ...func() (replication.EventType, []byte)) ([]*schema.Txn, error) {
 	t.Helper()
+	if d.bodies != nil {
+		p.SetRowsEventDecodeFunc(d.bodies.decodeHeader) // as the reader's syncer does
+	}
 	var txns []*schema.Txn
 	for _, ev := range events {
 		typ, body := ev()
@@ -201,5 +205,52 @@ func TestStatementsCarryTheirTableChanges(t *testing.T) {
 	}
 	if txns[2].QueryErr == nil || txns[2].Query != "ALTER TABLE orders ADD SYSTEM VERSIONING" || txns[2].End.IsZero() {
 		t.Errorf("unparsable statement: %+v", txns[2])
+	}
+}
+
+// TestRowsOfUnreadTablesAreSkipped: with a table filter, rows events of
+// other tables are left undecoded and out of the transaction, which still
+// completes; rows of the read table are decoded (by the image decoder:
+// its columns are all of handled types).
+func TestRowsOfUnreadTablesAreSkipped(t *testing.T) {
+	p, err := binlogtest.NewParser(mysql.MariaDBFlavor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const latin1 = 8
+	cols := []binlogtest.Column{
+		{Name: "id", Type: mysql.MYSQL_TYPE_LONG},
+		{Name: "name", Type: mysql.MYSQL_TYPE_VARCHAR, Meta: []byte{40, 0}, Collation: latin1},
+	}
+	read := &binlogtest.Table{ID: 5, Schema: "shop", Name: "orders", Columns: cols}
+	other := &binlogtest.Table{ID: 6, Schema: "shop", Name: "audit", Columns: cols}
+	row := func(id uint32, name string) [][]byte {
+		return [][]byte{int32le(id), append([]byte{byte(len(name))}, name...)}
+	}
+	d := newTestDecoder()
+	d.only = map[string]bool{"shop.orders": true}
+	d.begin(&replication.EventHeader{})
+	if _, err := feed(t, d, p,
+		tableMap(read), tableMap(other),
+		writeRows(other, row(1, "x")),
+		writeRows(read, row(7, "caf\xe9"), row(8, "b")),
+		writeRows(other, row(2, "y")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if d.images[5] == nil {
+		t.Error("no image decoder for a table of handled column types")
+	}
+	rows := d.txn.Rows
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want the 2 of shop.orders", len(rows))
+	}
+	for i, want := range [][]any{{int64(7), "café"}, {int64(8), "b"}} {
+		if rows[i].Table.FullName() != "shop.orders" || rows[i].After[0] != want[0] || rows[i].After[1] != want[1] {
+			t.Errorf("row %d = %s %#v, want %#v", i, rows[i].Table.FullName(), rows[i].After, want)
+		}
+	}
+	if len(d.bodies.m) != 0 {
+		t.Errorf("%d rows bodies left behind", len(d.bodies.m))
 	}
 }

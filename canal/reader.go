@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -43,6 +44,11 @@ type Options struct {
 	HeartbeatPeriod time.Duration
 	// Progress, when set, counts the events read and records heartbeats.
 	Progress *ReadProgress
+	// Tables, when not empty, are the only tables ("schema.table") whose
+	// rows are decoded and handed out: rows events of other tables are
+	// skipped unread, while their transactions still pass (without those
+	// rows), so positions and checkpoints keep moving.
+	Tables []string
 }
 
 // Handler receives each complete upstream transaction in binlog order. It
@@ -61,13 +67,14 @@ func StreamFromGTID(ctx context.Context, o Options, set string, h Handler) error
 	if err != nil {
 		return err
 	}
-	syncer := newSyncer(o)
+	bodies := newRowsBodies()
+	syncer := newSyncer(o, bodies)
 	streamer, err := syncer.StartSyncGTID(gset)
 	if err != nil {
 		syncer.Close()
 		return classify(err, schema.Position{File: "gtid " + set})
 	}
-	last, progressed, err := stream(ctx, streamer, schema.Position{}, h, o.Progress)
+	last, progressed, err := stream(ctx, streamer, schema.Position{}, h, o, bodies)
 	syncer.Close()
 	if err == nil || ctx.Err() != nil {
 		return ctx.Err()
@@ -125,7 +132,7 @@ type fatalError struct{ err error }
 
 func (f *fatalError) Error() string { return f.err.Error() }
 
-func newSyncer(o Options) *replication.BinlogSyncer {
+func newSyncer(o Options, bodies *rowsBodies) *replication.BinlogSyncer {
 	flavor := o.Flavor
 	if flavor == "" {
 		flavor = mysql.MariaDBFlavor
@@ -150,24 +157,36 @@ func newSyncer(o Options) *replication.BinlogSyncer {
 		// (10,240 events) can hold a whole backlog in memory. binflow's own
 		// per-flow queues provide the read-ahead, so keep this small.
 		EventCacheCount: 256,
+		// Rows are decoded by binflow from the event bytes (see
+		// decoder.decodeRows); go-mysql's parser only reads the header.
+		RowsEventDecodeFunc: bodies.decodeHeader,
 	})
 }
 
 // streamOnce runs one connection. It returns the position after the last
 // transaction handed to h and whether any was.
 func streamOnce(ctx context.Context, o Options, from schema.Position, h Handler) (schema.Position, bool, error) {
-	syncer := newSyncer(o)
+	bodies := newRowsBodies()
+	syncer := newSyncer(o, bodies)
 	defer syncer.Close()
 	streamer, err := syncer.StartSync(mysql.Position{Name: from.File, Pos: from.Pos})
 	if err != nil {
 		return from, false, classify(err, from)
 	}
-	return stream(ctx, streamer, from, h, o.Progress)
+	return stream(ctx, streamer, from, h, o, bodies)
 }
 
 // stream decodes events into transactions until an error.
-func stream(ctx context.Context, streamer *replication.BinlogStreamer, from schema.Position, h Handler, progress *ReadProgress) (schema.Position, bool, error) {
-	d := decoder{file: from.File, tables: make(map[uint64]*schema.Table), maps: make(map[uint64]*replication.TableMapEvent)}
+func stream(ctx context.Context, streamer *replication.BinlogStreamer, from schema.Position, h Handler, o Options, bodies *rowsBodies) (schema.Position, bool, error) {
+	d := decoder{file: from.File, tables: make(map[uint64]*schema.Table), maps: make(map[uint64]*replication.TableMapEvent),
+		images: make(map[uint64]*schema.ImageDecoder), bodies: bodies}
+	if len(o.Tables) > 0 {
+		d.only = make(map[string]bool, len(o.Tables))
+		for _, t := range o.Tables {
+			d.only[t] = true
+		}
+	}
+	progress := o.Progress
 	progressed := false
 	last := from
 	for {
@@ -215,6 +234,11 @@ type decoder struct {
 	txn    *schema.Txn
 	gtid   string
 	ddl    DDLParser
+	// images decode the rows of each table id's current schema, nil for a
+	// schema only go-mysql decodes.
+	images map[uint64]*schema.ImageDecoder
+	bodies *rowsBodies
+	only   map[string]bool // the tables whose rows are read; nil: all
 }
 
 func (d *decoder) event(ev *replication.BinlogEvent) (*schema.Txn, error) {
@@ -231,6 +255,12 @@ func (d *decoder) event(ev *replication.BinlogEvent) (*schema.Txn, error) {
 		t, err := d.table(e)
 		if err != nil {
 			return nil, err
+		}
+		if old, ok := d.tables[e.TableID]; !ok || old != t {
+			if d.images == nil {
+				d.images = make(map[uint64]*schema.ImageDecoder)
+			}
+			d.images[e.TableID], _ = schema.NewImageDecoder(t, e)
 		}
 		d.tables[e.TableID], d.maps[e.TableID] = t, e
 	case *replication.RowsEvent:
@@ -322,35 +352,141 @@ func (d *decoder) rows(et replication.EventType, e *replication.RowsEvent) error
 	default:
 		return fmt.Errorf("unsupported rows event type %s", et)
 	}
-	for i := range e.Rows {
-		if err := t.Decode(e.Rows[i]); err != nil {
-			return err
-		}
+	body, kept := d.bodies.take(e)
+	if d.only != nil && !d.only[t.FullName()] {
+		return nil // a table no flow reads: skipped unread
+	}
+	images, err := d.decodeRows(et, e, t, body, kept)
+	if err != nil {
+		return err
 	}
 	// Grow the transaction's rows once per event, not once per row.
-	n := len(e.Rows)
+	n := len(images)
 	if op == schema.Update {
+		if n%2 != 0 {
+			return fmt.Errorf("update rows event for %s has an odd number of images", t.FullName())
+		}
 		n /= 2
 	}
 	d.txn.Rows = slices.Grow(d.txn.Rows, n)
 	switch op {
 	case schema.Insert:
-		for _, r := range e.Rows {
+		for _, r := range images {
 			d.txn.Rows = append(d.txn.Rows, schema.Row{Table: t, Op: op, After: r})
 		}
 	case schema.Delete:
-		for _, r := range e.Rows {
+		for _, r := range images {
 			d.txn.Rows = append(d.txn.Rows, schema.Row{Table: t, Op: op, Before: r})
 		}
 	case schema.Update:
-		if len(e.Rows)%2 != 0 {
-			return fmt.Errorf("update rows event for %s has an odd number of images", t.FullName())
-		}
-		for i := 0; i < len(e.Rows); i += 2 {
-			d.txn.Rows = append(d.txn.Rows, schema.Row{Table: t, Op: op, Before: e.Rows[i], After: e.Rows[i+1]})
+		for i := 0; i < len(images); i += 2 {
+			d.txn.Rows = append(d.txn.Rows, schema.Row{Table: t, Op: op, Before: images[i], After: images[i+1]})
 		}
 	}
 	return nil
+}
+
+// rowsPerSlab is how many rows' values one allocation holds: rows of a
+// rows event live and die together (one transaction), so they can share.
+const rowsPerSlab = 64
+
+// decodeRows reads the row images of a rows event (before and after images
+// in turn for updates) as binflow's typed values: with the table's image
+// decoder when it has one, else through go-mysql's decoder and
+// Table.Decode. Without a kept body, go-mysql's parser decoded the rows.
+func (d *decoder) decodeRows(et replication.EventType, e *replication.RowsEvent, t *schema.Table, body rowsBody, kept bool) ([][]any, error) {
+	dec := d.images[e.TableID]
+	if !kept || dec == nil || dec.Table() != t || et == replication.PARTIAL_UPDATE_ROWS_EVENT {
+		if kept {
+			if err := e.DecodeData(body.pos, body.data); err != nil {
+				return nil, fmt.Errorf("rows event for %s: %w", t.FullName(), err)
+			}
+		}
+		for i := range e.Rows {
+			if err := t.Decode(e.Rows[i]); err != nil {
+				return nil, err
+			}
+		}
+		return e.Rows, nil
+	}
+	data := body.data[body.pos:]
+	switch et {
+	case replication.MARIADB_WRITE_ROWS_COMPRESSED_EVENT_V1, replication.MARIADB_UPDATE_ROWS_COMPRESSED_EVENT_V1, replication.MARIADB_DELETE_ROWS_COMPRESSED_EVENT_V1:
+		var err error
+		if data, err = mysql.DecompressMariadbData(data); err != nil {
+			return nil, fmt.Errorf("rows event for %s: decompress: %w", t.FullName(), err)
+		}
+	}
+	ncols := len(t.Columns)
+	if int(e.ColumnCount) != ncols {
+		return nil, fmt.Errorf("table %s: rows event has %d columns, schema has %d", t.FullName(), e.ColumnCount, ncols)
+	}
+	var images [][]any
+	var slab []any
+	bitmap := e.ColumnBitmap1
+	for len(data) > 0 {
+		if len(slab) < ncols {
+			slab = make([]any, ncols*rowsPerSlab)
+		}
+		row := slab[:ncols:ncols]
+		slab = slab[ncols:]
+		n, err := dec.Decode(data, bitmap, row)
+		if err != nil {
+			return nil, err
+		}
+		data = data[n:]
+		images = append(images, row)
+		if e.ColumnBitmap2 != nil {
+			// Updates: before and after images alternate, each with its bitmap.
+			if bitmap = e.ColumnBitmap2; len(images)%2 == 0 {
+				bitmap = e.ColumnBitmap1
+			}
+		}
+	}
+	return images, nil
+}
+
+// rowsBodies carries the body of each rows event from go-mysql's parser
+// goroutine, which only decodes the event's header, to the reader, which
+// decodes the rows it wants. Entries are taken in binlog order; those of
+// an interrupted connection go with its rowsBodies.
+type rowsBodies struct {
+	mu sync.Mutex
+	m  map[*replication.RowsEvent]rowsBody
+}
+
+// rowsBody is a rows event's body and where its first row image starts.
+type rowsBody struct {
+	data []byte
+	pos  int
+}
+
+func newRowsBodies() *rowsBodies {
+	return &rowsBodies{m: make(map[*replication.RowsEvent]rowsBody)}
+}
+
+// decodeHeader is go-mysql's RowsEventDecodeFunc: it reads the header (the
+// table, the column bitmaps) and keeps the body for the reader.
+func (b *rowsBodies) decodeHeader(e *replication.RowsEvent, data []byte) error {
+	pos, err := e.DecodeHeader(data)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.m[e] = rowsBody{data: data, pos: pos}
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *rowsBodies) take(e *replication.RowsEvent) (rowsBody, bool) {
+	if b == nil {
+		return rowsBody{}, false
+	}
+	b.mu.Lock()
+	body, ok := b.m[e]
+	delete(b.m, e)
+	b.mu.Unlock()
+	return body, ok
 }
 
 // gtidString renders a MySQL GTID event as "uuid:gno"; empty if malformed.

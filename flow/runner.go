@@ -40,7 +40,9 @@ type runner struct {
 
 	// commits hands built batches to the committer goroutine; unbuffered,
 	// so one batch commits while the next one is built, and no more.
+	// committed receives a token each time the committer has committed one.
 	commits    chan *builtBatch
+	committed  chan struct{}
 	commitDone chan error
 
 	mu      sync.Mutex
@@ -108,7 +110,7 @@ func (r *runner) run(ctx context.Context) error {
 	// batches commit in order, and a failed batch stops the flow before any
 	// later one is applied.
 	cctx, cancel := context.WithCancel(ctx)
-	r.commits, r.commitDone = make(chan *builtBatch), make(chan error, 1)
+	r.commits, r.committed, r.commitDone = make(chan *builtBatch), make(chan struct{}, 1), make(chan error, 1)
 	go func() { r.commitDone <- r.committer(cctx) }()
 	defer func() {
 		cancel()
@@ -119,7 +121,20 @@ func (r *runner) run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	timerOn := false
+	// due: the open batch has reached max_rows or max_delay and goes to the
+	// committer as soon as it is free. committing: the committer holds a
+	// batch it has not committed yet.
+	due, committing := false, false
 	for {
+		// While the committer is busy, the open batch keeps taking
+		// transactions as long as it holds no more than max_rows output
+		// rows, so a slow downstream gets fewer, larger commits instead of
+		// stalling the flow: an aggregate whose groups are all in the batch
+		// absorbs any number of transactions at no extra write cost.
+		in := r.in
+		if committing && r.spec.Chain.Pending() > r.opts.MaxRows {
+			in = nil
+		}
 		select {
 		case <-ctx.Done():
 			// Stop at a batch boundary: the open batch is dropped, and its
@@ -128,7 +143,9 @@ func (r *runner) run(ctx context.Context) error {
 		case err := <-r.commitDone:
 			r.commitDone <- err // for the deferred wait
 			return err
-		case txn := <-r.in:
+		case <-r.committed:
+			committing = false
+		case txn := <-in:
 			if err := r.take(txn); err != nil {
 				return r.beforeStop(ctx, err)
 			}
@@ -137,17 +154,24 @@ func (r *runner) run(ctx context.Context) error {
 			// rows into few writes, and fewer, larger batches keep it near
 			// the binlog's read rate.
 			if r.spec.Chain.Pending() >= r.opts.MaxRows {
-				if err := r.flush(ctx); err != nil {
-					return err
-				}
+				due = true
 			} else if r.txns > 0 && !timerOn {
 				timer.Reset(r.opts.MaxDelay)
 				timerOn = true
 			}
 		case <-timer.C:
 			timerOn = false
+			due = true
+		}
+		if due && !committing {
+			handed := r.txns > 0
 			if err := r.flush(ctx); err != nil {
 				return err
+			}
+			due, committing = false, handed
+			if timerOn {
+				timer.Stop()
+				timerOn = false
 			}
 		}
 	}
@@ -253,6 +277,10 @@ func (r *runner) committer(ctx context.Context) error {
 		}
 		r.cp = bb.b.Checkpoint
 		r.inflightChanged(0, time.Time{})
+		select {
+		case r.committed <- struct{}{}:
+		default: // a token is already waiting: the runner knows we are free
+		}
 		rowsOut := bb.b.Len()
 		r.stats.batches.Add(1)
 		r.stats.rowsOut.Add(uint64(rowsOut))

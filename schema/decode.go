@@ -201,27 +201,8 @@ func (c *Column) decode(v any) (any, bool, error) {
 	case string:
 		return c.decodeString(x)
 	case []byte:
-		switch {
-		case c.Type == mysql.MYSQL_TYPE_JSON:
-			if len(x) == 0 {
-				// MySQL reads an empty JSON value (left by IGNORE or a
-				// non-strict NULL into NOT NULL) as the JSON null literal.
-				return "null", true, nil
-			}
-			return string(x), true, nil
-		case c.Character:
-			s := string(x)
-			if c.conv != nil {
-				var err error
-				if s, _, err = c.conv.toUTF8(s); err != nil {
-					return nil, false, err
-				}
-			}
-			return s, true, nil
-		}
-		// A copy (the event's buffer is not ours to keep), and an empty
-		// value stays empty, not nil: nil is NULL.
-		return bytes.Clone(x), true, nil
+		tv, err := c.decodeBytes(x)
+		return tv, err == nil, err
 	case time.Time:
 		// Identical (==, not Equal) to its UTC form: already UTC, without
 		// a monotonic reading, as go-mysql decodes DATETIME.
@@ -233,6 +214,32 @@ func (c *Column) decode(v any) (any, bool, error) {
 		return nil, false, fmt.Errorf("partial JSON update in the binlog: binflow needs whole values, set binlog_row_value_options='' on the upstream")
 	}
 	return nil, false, fmt.Errorf("unsupported decoded value of Go type %T for MySQL type %d", v, c.Type)
+}
+
+// decodeBytes handles what go-mysql hands over as []byte: TEXT and BLOB
+// columns, and MariaDB's JSON (text in a BLOB).
+func (c *Column) decodeBytes(x []byte) (any, error) {
+	switch {
+	case c.Type == mysql.MYSQL_TYPE_JSON:
+		if len(x) == 0 {
+			// MySQL reads an empty JSON value (left by IGNORE or a
+			// non-strict NULL into NOT NULL) as the JSON null literal.
+			return "null", nil
+		}
+		return string(x), nil
+	case c.Character:
+		s := string(x)
+		if c.conv != nil {
+			var err error
+			if s, _, err = c.conv.toUTF8(s); err != nil {
+				return nil, err
+			}
+		}
+		return s, nil
+	}
+	// A copy (the event's buffer is not ours to keep), and an empty value
+	// stays empty, not nil: nil is NULL.
+	return bytes.Clone(x), nil
 }
 
 // decodeString handles what go-mysql hands over as a string: CHAR and

@@ -259,6 +259,7 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 	progress := &canal.ReadProgress{}
 	upstream := upstreamOptions(cfg, log)
 	upstream.Progress, upstream.HeartbeatPeriod = progress, heartbeatPeriod
+	upstream.Tables = allTables(cfg) // rows of other tables are skipped unread
 	src, err := canal.NewSource(ctx, upstream)
 	if err != nil {
 		return err

@@ -206,6 +206,12 @@ func NewParser(flavor string) (*Parser, error) {
 	return p, nil
 }
 
+// SetRowsEventDecodeFunc replaces go-mysql's decoding of rows events, as
+// binflow's binlog reader does.
+func (p *Parser) SetRowsEventDecodeFunc(f func(*replication.RowsEvent, []byte) error) {
+	p.p.SetRowsEventDecodeFunc(f)
+}
+
 // Parse wraps a body in an event header and parses it.
 func (p *Parser) Parse(typ replication.EventType, body []byte) (*replication.BinlogEvent, error) {
 	size := uint32(replication.EventHeaderSize + len(body))
