@@ -143,9 +143,10 @@ func TestStatusShowsOpenBatchAndBackpressure(t *testing.T) {
 	store := &blockingStore{fakeStore: fakeStore{checkpoints: map[string]connectors.Checkpoint{
 		"f": {Flow: "f", Pos: schema.Position{File: "bin.000001", Pos: 4}, ServerID: 1}}},
 		release: make(chan struct{}), applied: make(chan struct{})}
-	// One row per batch: the first batch's commit blocks, the second is
-	// built and waits to be handed over, the queue of 2 fills, and the
-	// reader waits.
+	// One row per batch: the first batch's commit blocks; meanwhile the
+	// open batch takes transactions until it holds more than max_rows rows
+	// (two), the queue of 2 fills, and the reader waits: 3 transactions
+	// pending (1 committing, 2 open).
 	e := New(src, store, []Spec{copySpec(t, "f")}, Options{MaxRows: 1, MaxDelay: time.Hour, QueueTxns: 2, Log: zerolog.Nop()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -157,11 +158,11 @@ func TestStatusShowsOpenBatchAndBackpressure(t *testing.T) {
 	<-store.applied
 	waitFor(t, func() bool {
 		st := e.Status()
-		return st.BlockedOn == "f" && st.Flows[0].PendingTxns == 2 && st.Flows[0].QueueTxns == 2
+		return st.BlockedOn == "f" && st.Flows[0].PendingTxns == 3 && st.Flows[0].QueueTxns == 2
 	})
 	st := e.Status()
 	f := st.Flows[0]
-	if f.PendingTxns != 2 || f.OldestPendingCommit != first || f.QueueTxns != 2 || st.BlockedSince.IsZero() {
+	if f.PendingTxns != 3 || f.OldestPendingCommit != first || f.QueueTxns != 2 || st.BlockedSince.IsZero() {
 		t.Errorf("blocked: reader %+v, flow %+v", st, f)
 	}
 	close(store.release)
