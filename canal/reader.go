@@ -43,6 +43,8 @@ type Options struct {
 	HeartbeatPeriod time.Duration
 	// Progress, when set, counts the events read and records heartbeats.
 	Progress *ReadProgress
+
+	history *schemaHistory // one per Stream call, across reconnects (see history.go)
 }
 
 // Handler receives each complete upstream transaction in binlog order. It
@@ -61,13 +63,18 @@ func StreamFromGTID(ctx context.Context, o Options, set string, h Handler) error
 	if err != nil {
 		return err
 	}
+	if o.history == nil {
+		up := &upstreamConnection{opts: o}
+		defer up.close()
+		o.history = newSchemaHistory(up)
+	}
 	syncer := newSyncer(o)
 	streamer, err := syncer.StartSyncGTID(gset)
 	if err != nil {
 		syncer.Close()
 		return classify(err, schema.Position{File: "gtid " + set})
 	}
-	last, progressed, err := stream(ctx, streamer, schema.Position{}, h, o.Progress)
+	last, progressed, err := stream(ctx, streamer, schema.Position{}, h, o.Progress, o.history)
 	syncer.Close()
 	if err == nil || ctx.Err() != nil {
 		return ctx.Err()
@@ -94,6 +101,11 @@ func Stream(ctx context.Context, o Options, from schema.Position, h Handler) err
 	}
 	if o.HeartbeatPeriod == 0 {
 		o.HeartbeatPeriod = 5 * time.Second
+	}
+	if o.history == nil {
+		up := &upstreamConnection{opts: o}
+		defer up.close()
+		o.history = newSchemaHistory(up)
 	}
 	pos := from
 	backoff := 250 * time.Millisecond
@@ -162,12 +174,13 @@ func streamOnce(ctx context.Context, o Options, from schema.Position, h Handler)
 	if err != nil {
 		return from, false, classify(err, from)
 	}
-	return stream(ctx, streamer, from, h, o.Progress)
+	return stream(ctx, streamer, from, h, o.Progress, o.history)
 }
 
 // stream decodes events into transactions until an error.
-func stream(ctx context.Context, streamer *replication.BinlogStreamer, from schema.Position, h Handler, progress *ReadProgress) (schema.Position, bool, error) {
-	d := decoder{file: from.File, tables: make(map[uint64]*schema.Table), maps: make(map[uint64]*replication.TableMapEvent)}
+func stream(ctx context.Context, streamer *replication.BinlogStreamer, from schema.Position, h Handler, progress *ReadProgress, history *schemaHistory) (schema.Position, bool, error) {
+	d := decoder{file: from.File, tables: make(map[uint64]*schema.Table), maps: make(map[uint64]*replication.TableMapEvent),
+		history: history, ctx: ctx}
 	progressed := false
 	last := from
 	for {
@@ -215,6 +228,11 @@ type decoder struct {
 	txn    *schema.Txn
 	gtid   string
 	ddl    DDLParser
+
+	// history supplies table definitions the table maps lack (nil: none);
+	// ctx is the stream's, for the upstream queries it may make.
+	history *schemaHistory
+	ctx     context.Context
 }
 
 func (d *decoder) event(ev *replication.BinlogEvent) (*schema.Txn, error) {
@@ -228,7 +246,7 @@ func (d *decoder) event(ev *replication.BinlogEvent) (*schema.Txn, error) {
 	case *replication.GTIDEvent:
 		d.gtid = gtidString(e)
 	case *replication.TableMapEvent:
-		t, err := d.table(e)
+		t, err := d.table(e, h)
 		if err != nil {
 			return nil, err
 		}
@@ -253,6 +271,14 @@ func (d *decoder) event(ev *replication.BinlogEvent) (*schema.Txn, error) {
 			d.txn.Query = q
 			d.txn.QuerySchema = string(e.Schema)
 			d.txn.Changes, d.txn.QueryErr = d.ddl.ParseDDL(d.txn.QuerySchema, q)
+			// Table maps after a statement may look the same and mean other
+			// columns (RENAME COLUMN without FULL metadata): rebuild them.
+			clear(d.maps)
+			if d.history != nil {
+				if err := d.history.statement(d.ctx, schema.Position{File: d.file, Pos: h.LogPos}, d.txn.QuerySchema, q); err != nil {
+					return nil, err
+				}
+			}
 			return d.commit(h), nil
 		}
 	}
@@ -276,9 +302,12 @@ func (d *decoder) commit(h *replication.EventHeader) *schema.Txn {
 
 // table reuses the previous schema for a table id when the table map is
 // unchanged, so steady streams do not rebuild schemas per transaction.
-func (d *decoder) table(e *replication.TableMapEvent) (*schema.Table, error) {
+func (d *decoder) table(e *replication.TableMapEvent, h *replication.EventHeader) (*schema.Table, error) {
 	if old, ok := d.tables[e.TableID]; ok && sameMap(d.maps[e.TableID], e) {
 		return old, nil
+	}
+	if d.history != nil && d.history.needed(e) {
+		return d.history.table(d.ctx, schema.Position{File: d.file, Pos: h.LogPos - h.EventSize}, e)
 	}
 	return schema.TableFromMap(e)
 }
