@@ -160,13 +160,24 @@ func checkBinlogSettings(vars map[string]string) []Problem {
 			Fix:     "upgrade to MariaDB 10.5 or later, or MySQL 8.0.1 or later, and set binlog_row_metadata = FULL: binflow reads column names from the binlog",
 			Fatal:   true,
 		})
-	case !strings.EqualFold(metadata, "FULL"):
+	case strings.EqualFold(metadata, "NO_LOG"):
 		problems = append(problems, Problem{
 			Setting: "binlog_row_metadata",
 			Found:   checkShow(metadata),
 			Fix: "run SET GLOBAL binlog_row_metadata = 'FULL' and set binlog_row_metadata = FULL under [mysqld] in my.cnf " +
-				"(binflow reads column names from the binlog); existing sessions keep the old value until they reconnect",
+				"(binflow reads column names, signedness and charsets from the binlog; MINIMAL works too, with the schema history of the DDL)",
 			Fatal: true,
+		})
+	case !strings.EqualFold(metadata, "FULL"):
+		// Not fatal: binflow then follows table schemas through the DDL in
+		// the binlog (canal/history.go), which cannot tell the columns of
+		// events older than a change it did not see, and says so.
+		problems = append(problems, Problem{
+			Setting: "binlog_row_metadata",
+			Found:   checkShow(metadata),
+			Fix: "binflow will follow table schemas through the DDL statements in the binlog, and stops when it cannot tell the columns of an event " +
+				"(a table altered while binflow was not reading); run SET GLOBAL binlog_row_metadata = 'FULL' and set binlog_row_metadata = FULL " +
+				"under [mysqld] in my.cnf so that every event names its columns; existing sessions keep the old value until they reconnect",
 		})
 	}
 	return problems

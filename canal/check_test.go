@@ -169,15 +169,17 @@ func TestCheckBinlogSettings(t *testing.T) {
 		setting string
 		found   string
 		fix     string
+		warning bool // not fatal
 	}{
-		{"all good", good, "", "", ""},
-		{"binlog off", with("log_bin", "OFF"), "log_bin", "OFF", "restart"},
-		{"statement format", with("binlog_format", "STATEMENT"), "binlog_format", "STATEMENT", "SET GLOBAL binlog_format = 'ROW'"},
-		{"mixed format", with("binlog_format", "MIXED"), "binlog_format", "MIXED", "sessions already connected keep their old format"},
-		{"minimal image", with("binlog_row_image", "MINIMAL"), "binlog_row_image", "MINIMAL", "SET GLOBAL binlog_row_image = 'FULL'"},
-		{"minimal metadata", with("binlog_row_metadata", "MINIMAL"), "binlog_row_metadata", "MINIMAL", "SET GLOBAL binlog_row_metadata = 'FULL'"},
+		{"all good", good, "", "", "", false},
+		{"binlog off", with("log_bin", "OFF"), "log_bin", "OFF", "restart", false},
+		{"statement format", with("binlog_format", "STATEMENT"), "binlog_format", "STATEMENT", "SET GLOBAL binlog_format = 'ROW'", false},
+		{"mixed format", with("binlog_format", "MIXED"), "binlog_format", "MIXED", "sessions already connected keep their old format", false},
+		{"minimal image", with("binlog_row_image", "MINIMAL"), "binlog_row_image", "MINIMAL", "SET GLOBAL binlog_row_image = 'FULL'", false},
+		{"minimal metadata", with("binlog_row_metadata", "MINIMAL"), "binlog_row_metadata", "MINIMAL", "SET GLOBAL binlog_row_metadata = 'FULL'", true},
+		{"no metadata", with("binlog_row_metadata", "NO_LOG"), "binlog_row_metadata", "NO_LOG", "SET GLOBAL binlog_row_metadata = 'FULL'", false},
 		{"server too old", with("binlog_row_metadata", ""), "binlog_row_metadata",
-			"no such variable: server 10.11.19-MariaDB is too old", "upgrade to MariaDB 10.5 or later"},
+			"no such variable: server 10.11.19-MariaDB is too old", "upgrade to MariaDB 10.5 or later", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,8 +194,8 @@ func TestCheckBinlogSettings(t *testing.T) {
 				t.Fatalf("problems = %v, want one about %s", problems, tt.setting)
 			}
 			p := problems[0]
-			if p.Setting != tt.setting || p.Found != tt.found || !strings.Contains(p.Fix, tt.fix) || !p.Fatal {
-				t.Errorf("problem = %+v; want setting %q, found %q, fatal, fix containing %q", p, tt.setting, tt.found, tt.fix)
+			if p.Setting != tt.setting || p.Found != tt.found || !strings.Contains(p.Fix, tt.fix) || p.Fatal == tt.warning {
+				t.Errorf("problem = %+v; want setting %q, found %q, fatal %v, fix containing %q", p, tt.setting, tt.found, !tt.warning, tt.fix)
 			}
 		})
 	}

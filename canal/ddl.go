@@ -41,32 +41,11 @@ var (
 // statement the parser cannot read is an error (the caller decides whether
 // that matters: it does only for statements that may touch a flow's tables).
 func (d *DDLParser) ParseDDL(defaultSchema, query string) ([]TableChange, error) {
-	if d.p == nil {
-		d.p = parser.New()
-	}
-	q := alterOnline.ReplaceAllString(query, "$1 $2")
-	q = renameIfExists.ReplaceAllString(q, "$1")
-	if isAlterRenameDropTruncate(q) {
-		q = waitClause.ReplaceAllString(q, "$1")
-	}
-	replace := false
-	if createOrReplace.MatchString(q) {
-		q, replace = createOrReplace.ReplaceAllString(q, "$1 $2"), true
-	}
-	stmts, _, err := d.p.Parse(q, "", "")
+	stmts, replace, err := d.parse(query)
 	if err != nil {
-		if harmless(query) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("parse statement %.200q: %w", query, err)
+		return nil, err
 	}
-	name := func(t *ast.TableName) string {
-		db := t.Schema.O
-		if db == "" {
-			db = defaultSchema
-		}
-		return db + "." + t.Name.O
-	}
+	name := func(t *ast.TableName) string { return qualified(defaultSchema, t) }
 	var out []TableChange
 	for _, stmt := range stmts {
 		switch s := stmt.(type) {
@@ -98,6 +77,42 @@ func (d *DDLParser) ParseDDL(defaultSchema, query string) ([]TableChange, error)
 		}
 	}
 	return out, nil
+}
+
+// parse reads a statement after rewriting the MariaDB syntax the parser
+// does not know; replace reports CREATE OR REPLACE TABLE (parsed as CREATE
+// TABLE). A harmless statement it cannot read gives no statements and no
+// error.
+func (d *DDLParser) parse(query string) (stmts []ast.StmtNode, replace bool, err error) {
+	if d.p == nil {
+		d.p = parser.New()
+	}
+	q := alterOnline.ReplaceAllString(query, "$1 $2")
+	q = renameIfExists.ReplaceAllString(q, "$1")
+	if isAlterRenameDropTruncate(q) {
+		q = waitClause.ReplaceAllString(q, "$1")
+	}
+	if createOrReplace.MatchString(q) {
+		q, replace = createOrReplace.ReplaceAllString(q, "$1 $2"), true
+	}
+	stmts, _, err = d.p.Parse(q, "", "")
+	if err != nil {
+		if harmless(query) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("parse statement %.200q: %w", query, err)
+	}
+	return stmts, replace, nil
+}
+
+// qualified is "schema.table" of a table name, in defaultSchema when the
+// statement does not say.
+func qualified(defaultSchema string, t *ast.TableName) string {
+	db := t.Schema.O
+	if db == "" {
+		db = defaultSchema
+	}
+	return db + "." + t.Name.O
 }
 
 // alterChanges classifies an ALTER TABLE: a rename, or changes to rows

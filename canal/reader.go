@@ -49,6 +49,8 @@ type Options struct {
 	// skipped unread, while their transactions still pass (without those
 	// rows), so positions and checkpoints keep moving.
 	Tables []string
+
+	history *schemaHistory // one per Stream call, across reconnects (see history.go)
 }
 
 // Handler receives each complete upstream transaction in binlog order. It
@@ -66,6 +68,11 @@ func StreamFromGTID(ctx context.Context, o Options, set string, h Handler) error
 	gset, err := ParseGTIDSet(o.Flavor, set)
 	if err != nil {
 		return err
+	}
+	if o.history == nil {
+		up := &upstreamConnection{opts: o}
+		defer up.close()
+		o.history = newSchemaHistory(up)
 	}
 	bodies := newRowsBodies()
 	syncer := newSyncer(o, bodies)
@@ -101,6 +108,11 @@ func Stream(ctx context.Context, o Options, from schema.Position, h Handler) err
 	}
 	if o.HeartbeatPeriod == 0 {
 		o.HeartbeatPeriod = 5 * time.Second
+	}
+	if o.history == nil {
+		up := &upstreamConnection{opts: o}
+		defer up.close()
+		o.history = newSchemaHistory(up)
 	}
 	pos := from
 	backoff := 250 * time.Millisecond
@@ -179,7 +191,7 @@ func streamOnce(ctx context.Context, o Options, from schema.Position, h Handler)
 // stream decodes events into transactions until an error.
 func stream(ctx context.Context, streamer *replication.BinlogStreamer, from schema.Position, h Handler, o Options, bodies *rowsBodies) (schema.Position, bool, error) {
 	d := decoder{file: from.File, tables: make(map[uint64]*schema.Table), maps: make(map[uint64]*replication.TableMapEvent),
-		images: make(map[uint64]*schema.ImageDecoder), bodies: bodies}
+		images: make(map[uint64]*schema.ImageDecoder), bodies: bodies, history: o.history, ctx: ctx}
 	if len(o.Tables) > 0 {
 		d.only = make(map[string]bool, len(o.Tables))
 		for _, t := range o.Tables {
@@ -239,6 +251,11 @@ type decoder struct {
 	images map[uint64]*schema.ImageDecoder
 	bodies *rowsBodies
 	only   map[string]bool // the tables whose rows are read; nil: all
+
+	// history supplies table definitions the table maps lack (nil: none);
+	// ctx is the stream's, for the upstream queries it may make.
+	history *schemaHistory
+	ctx     context.Context
 }
 
 func (d *decoder) event(ev *replication.BinlogEvent) (*schema.Txn, error) {
@@ -252,11 +269,26 @@ func (d *decoder) event(ev *replication.BinlogEvent) (*schema.Txn, error) {
 	case *replication.GTIDEvent:
 		d.gtid = gtidString(e)
 	case *replication.TableMapEvent:
-		t, err := d.table(e)
+		if d.only != nil && !d.only[string(e.Schema)+"."+string(e.Table)] {
+			// A table no flow reads: its rows are skipped unread, so its
+			// schema is never needed (nor looked up in the history).
+			if old := d.tables[e.TableID]; old == nil || old.Schema != string(e.Schema) || old.Name != string(e.Table) {
+				d.tables[e.TableID] = schema.NewTable(string(e.Schema), string(e.Table), nil, nil)
+			}
+			delete(d.maps, e.TableID)
+			delete(d.images, e.TableID)
+			return nil, nil
+		}
+		_, known := d.tables[e.TableID]
+		reused := known && sameMap(d.maps[e.TableID], e)
+		t, err := d.table(e, h)
 		if err != nil {
 			return nil, err
 		}
-		if old, ok := d.tables[e.TableID]; !ok || old != t {
+		// The image decoder reads the event bytes with this map's metadata
+		// (lengths, precisions): rebuild it whenever the map changed, even
+		// when the schema history gives the same table for it.
+		if !reused {
 			if d.images == nil {
 				d.images = make(map[uint64]*schema.ImageDecoder)
 			}
@@ -283,6 +315,14 @@ func (d *decoder) event(ev *replication.BinlogEvent) (*schema.Txn, error) {
 			d.txn.Query = q
 			d.txn.QuerySchema = string(e.Schema)
 			d.txn.Changes, d.txn.QueryErr = d.ddl.ParseDDL(d.txn.QuerySchema, q)
+			// Table maps after a statement may look the same and mean other
+			// columns (RENAME COLUMN without FULL metadata): rebuild them.
+			clear(d.maps)
+			if d.history != nil {
+				if err := d.history.statement(d.ctx, schema.Position{File: d.file, Pos: h.LogPos}, d.txn.QuerySchema, q); err != nil {
+					return nil, err
+				}
+			}
 			return d.commit(h), nil
 		}
 	}
@@ -306,9 +346,12 @@ func (d *decoder) commit(h *replication.EventHeader) *schema.Txn {
 
 // table reuses the previous schema for a table id when the table map is
 // unchanged, so steady streams do not rebuild schemas per transaction.
-func (d *decoder) table(e *replication.TableMapEvent) (*schema.Table, error) {
+func (d *decoder) table(e *replication.TableMapEvent, h *replication.EventHeader) (*schema.Table, error) {
 	if old, ok := d.tables[e.TableID]; ok && sameMap(d.maps[e.TableID], e) {
 		return old, nil
+	}
+	if d.history != nil && d.history.needed(e) {
+		return d.history.table(d.ctx, schema.Position{File: d.file, Pos: h.LogPos - h.EventSize}, e)
 	}
 	return schema.TableFromMap(e)
 }

@@ -98,29 +98,7 @@ func (s *Source) Stream(ctx context.Context, from schema.Position, h func(contex
 
 // CurrentPosition is the upstream's binlog end (SHOW MASTER STATUS).
 func (s *Source) CurrentPosition(ctx context.Context) (schema.Position, error) {
-	rows, err := s.db.QueryContext(ctx, "SHOW MASTER STATUS")
-	if err != nil {
-		return schema.Position{}, fmt.Errorf("SHOW MASTER STATUS: %w", err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return schema.Position{}, err
-	}
-	if !rows.Next() {
-		return schema.Position{}, fmt.Errorf("SHOW MASTER STATUS returned nothing: binary logging is off on the upstream (set log_bin)")
-	}
-	vals := make([]any, len(cols))
-	var file string
-	var pos uint32
-	vals[0], vals[1] = &file, &pos
-	for i := 2; i < len(cols); i++ {
-		vals[i] = new(sql.RawBytes)
-	}
-	if err := rows.Scan(vals...); err != nil {
-		return schema.Position{}, fmt.Errorf("SHOW MASTER STATUS: %w", err)
-	}
-	return schema.Position{File: file, Pos: pos}, rows.Err()
+	return binlogEnd(ctx, s.db)
 }
 
 // GTIDSetAt returns the upstream's GTID set (all transactions up to and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/binflow/binflow/functions"
 	"github.com/binflow/binflow/schema"
 )
 
@@ -94,8 +95,19 @@ func (r *runner) renamedOnto(txn *schema.Txn, t string) string {
 func (r *runner) stopBy(txn *schema.Txn, table, what string) error {
 	err := &statementError{fmt.Errorf("flow %s: table %s: statement %.300q at binlog %s (gtid %q): %s",
 		r.spec.Name, table, txn.Query, txn.End, txn.GTID, what)}
-	r.noteError(ErrorInternal, err)
+	r.noteError(ErrorSchema, err)
 	return err
+}
+
+// rowErrorKind classifies an error a function returned for a row: a column
+// the flow uses that the row's table no longer has is a schema change (the
+// flow's columns were checked against the upstream when it started).
+func rowErrorKind(err error) ErrorKind {
+	var missing *functions.ColumnError
+	if errors.As(err, &missing) {
+		return ErrorSchema
+	}
+	return ErrorFunction
 }
 
 // beforeStop commits the open batch when a statement stops the flow, and

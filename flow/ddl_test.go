@@ -2,6 +2,8 @@ package flow
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/binflow/binflow/canal"
 	"github.com/binflow/binflow/connectors"
+	"github.com/binflow/binflow/functions"
 	"github.com/binflow/binflow/schema"
 )
 
@@ -91,6 +94,14 @@ func TestStatementsStopOnlyTheFlowsOfTheirTables(t *testing.T) {
 			}
 			cancel()
 			err := <-done
+			// A statement that stops the flow counts as a schema error.
+			f := e.Status().Flows[0]
+			if want := map[bool]uint64{true: 1, false: 0}[c.stops]; f.Errors[ErrorSchema] != want || f.Errors[ErrorInternal] != 0 {
+				t.Errorf("errors by kind %v, want %d of kind schema and none internal", f.Errors, want)
+			}
+			if c.stops && f.LastErrorKind != ErrorSchema {
+				t.Errorf("last error of kind %q, want schema", f.LastErrorKind)
+			}
 			if !c.stops {
 				if err != nil || store.checkpoint("orders_flow").Pos.Pos != 300 {
 					t.Fatalf("flow stopped or stalled at %s: %v", store.checkpoint("orders_flow").Pos, err)
@@ -114,5 +125,19 @@ func TestStatementsStopOnlyTheFlowsOfTheirTables(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRowErrorKind(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want ErrorKind
+	}{
+		{fmt.Errorf("flow f: table shop.t: %w", &functions.ColumnError{Function: "project", Column: "c", Table: "shop.t"}), ErrorSchema},
+		{fmt.Errorf("flow f: %w", errors.New("division by zero")), ErrorFunction},
+	} {
+		if got := rowErrorKind(c.err); got != c.want {
+			t.Errorf("%v: kind %q, want %q", c.err, got, c.want)
+		}
 	}
 }

@@ -206,7 +206,7 @@ func (r *runner) take(txn *schema.Txn) error {
 		*ch = functions.Change{Op: row.Op, Layout: r.layouts.Of(row.Table), Table: row.Table, Before: row.Before, After: row.After, Txn: txn, Seq: i}
 		if err := r.spec.Chain.Process(ch); err != nil {
 			err = fmt.Errorf("flow %s: table %s, %s at binlog %s (gtid %q): %w", r.spec.Name, row.Table.FullName(), row.Op, txn.End, txn.GTID, err)
-			r.noteError(ErrorFunction, err)
+			r.noteError(rowErrorKind(err), err)
 			return err
 		}
 		r.rows++

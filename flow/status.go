@@ -30,11 +30,12 @@ const (
 	ErrorTransient  ErrorKind = "transient"  // a downstream write failed and is retried
 	ErrorDownstream ErrorKind = "downstream" // a downstream write failed in a way no retry can fix
 	ErrorFunction   ErrorKind = "function"   // a function failed on a row, or building a batch failed
+	ErrorSchema     ErrorKind = "schema"     // a schema change stopped the flow: a statement on its table, or a column it uses gone
 	ErrorInternal   ErrorKind = "internal"   // anything else that stops a flow (a malformed GTID, say)
 )
 
 // ErrorKinds lists every ErrorKind, in a stable order.
-var ErrorKinds = []ErrorKind{ErrorTransient, ErrorDownstream, ErrorFunction, ErrorInternal}
+var ErrorKinds = []ErrorKind{ErrorTransient, ErrorDownstream, ErrorFunction, ErrorSchema, ErrorInternal}
 
 // Observer is told of every committed batch (metrics). It is called on the
 // flow's goroutine, so it must be quick and must not block.
@@ -104,7 +105,7 @@ type FlowStatus struct {
 // (the runner adds to them per transaction); the rest is under mu.
 type flowStats struct {
 	txns, rowsIn, rowsOut, batches, retries atomic.Uint64
-	errors                                  [4]atomic.Uint64 // indexed like ErrorKinds
+	errors                                  [5]atomic.Uint64 // indexed like ErrorKinds
 	pendingTxns                             atomic.Int64
 
 	mu                  sync.Mutex

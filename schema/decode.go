@@ -257,6 +257,10 @@ func (c *Column) decodeString(s string) (any, bool, error) {
 		}
 		return nil, false, nil
 	case mysql.MYSQL_TYPE_STRING, mysql.MYSQL_TYPE_VARCHAR, mysql.MYSQL_TYPE_VAR_STRING, mysql.MYSQL_TYPE_BLOB:
+		if c.Format != FormatNone { // INET6, UUID: see history.go
+			out, err := c.formatFixed(s)
+			return out, err == nil, err
+		}
 		if !c.Character {
 			// BINARY / VARBINARY. The binlog drops the zero bytes that pad
 			// BINARY(n); SELECT returns all n bytes.

@@ -48,7 +48,8 @@ func NewImageDecoder(t *Table, tm *replication.TableMapEvent) (d *ImageDecoder, 
 	d = &ImageDecoder{table: t, cols: make([]imageColumn, len(t.Columns))}
 	for i := range t.Columns {
 		c := &t.Columns[i]
-		if c.bad != nil {
+		// Columns with a text format (INET6, UUID) are left to Table.Decode.
+		if c.bad != nil || c.Format != FormatNone {
 			return nil, false
 		}
 		ic := imageColumn{typ: tm.ColumnType[i], meta: tm.ColumnMeta[i], unsigned: c.Unsigned}

@@ -396,3 +396,33 @@ func BenchmarkImageDecoder(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/row")
 	b.ReportMetric(testing.AllocsPerRun(100, decodeAll)/float64(n), "allocs/row")
 }
+
+// A BINARY(16) column the schema history knows as INET6 or UUID is printed
+// as text by Table.Decode: the image decoder leaves such tables to it.
+func TestImageDecoderLeavesTextFormatsToDecode(t *testing.T) {
+	for _, format := range []Format{FormatInet6, FormatUUID} {
+		tbl := &binlogtest.Table{ID: 7, Schema: "s", Name: "t", Columns: []binlogtest.Column{
+			{Name: "id", Type: mysql.MYSQL_TYPE_LONG},
+			{Name: "addr", Type: mysql.MYSQL_TYPE_STRING, Meta: []byte{mysql.MYSQL_TYPE_STRING, 16}, Collation: 63}}}
+		p, err := binlogtest.NewParser(mysql.MariaDBFlavor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := p.Parse(replication.TABLE_MAP_EVENT, tbl.MapBody())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tm := ev.Event.(*replication.TableMapEvent)
+		st, err := TableFromMap(tm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := NewImageDecoder(st, tm); !ok {
+			t.Fatalf("a plain BINARY(16) table is not image-decoded; the test proves nothing")
+		}
+		st.Columns[1].Format = format
+		if _, ok := NewImageDecoder(st, tm); ok {
+			t.Errorf("format %v: NewImageDecoder accepted the column", format)
+		}
+	}
+}

@@ -100,6 +100,7 @@ type GTIDSet interface {
 //	zero dates ("0000-00-00 ...")      time.Time{}
 //	partial dates ("2024-00-10")       string as the server prints it
 //	TIME                               string as SELECT prints it ("-838:59:59.000000")
+//	INET6, UUID (MariaDB)              string as SELECT prints it ("::ffff:1.2.3.4")
 //
 // Before is nil for inserts, After is nil for deletes.
 type Row struct {

@@ -30,6 +30,10 @@ type Column struct {
 	Decimals int
 	Enum     []string // ENUM values, in order (UTF-8)
 	Set      []string // SET members, in bit order (UTF-8)
+	// Format is set for MariaDB's INET6 and UUID, which the binlog logs as
+	// BINARY(16) and SELECT prints as text; only a table definition (see
+	// TableFromMapAndDef) tells them apart.
+	Format Format
 
 	conv *charsetConv // nil when values need no conversion
 	bad  error        // set when the column cannot be decoded: every value fails with it

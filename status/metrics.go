@@ -48,7 +48,7 @@ var (
 		flowRowsOut:          desc("binflow_flow_rows_out_total", "Row writes (upserts, deletes, deltas) the flow has committed downstream.", "flow"),
 		flowBatches:          desc("binflow_flow_batches_total", "Batches the flow has committed downstream.", "flow"),
 		flowRetries:          desc("binflow_flow_retries_total", "Downstream writes of the flow that failed transiently and were retried.", "flow"),
-		flowErrors:           desc("binflow_flow_errors_total", "Errors of the flow by kind: transient (retried downstream write), downstream (not retryable), function, internal.", "flow", "kind"),
+		flowErrors:           desc("binflow_flow_errors_total", "Errors of the flow by kind: transient (retried downstream write), downstream (not retryable), function, schema (a schema change stopped the flow), internal.", "flow", "kind"),
 		flowLagSeconds:       desc("binflow_flow_lag_seconds", "How far the flow's derived tables are behind the upstream in time: 0 when caught up, else now minus the commit time of the oldest transaction not applied.", "flow"),
 		flowLagBytes:         desc("binflow_flow_lag_bytes", "Binlog bytes between the flow's position and the upstream's current position.", "flow"),
 		flowCommitTimestamp:  desc("binflow_flow_last_applied_commit_timestamp_seconds", "Upstream commit time (Unix seconds) of the last transaction the flow applied.", "flow"),

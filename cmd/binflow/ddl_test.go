@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -82,6 +84,64 @@ tables = ["SHOP.events"]
 	e.stop(p)
 }
 
+// Without binlog_row_metadata=FULL (the binlog written under MINIMAL),
+// rows written before and after an ALTER TABLE that adds a column in the
+// middle, drops one and renames one, replayed from before the table was
+// created: binflow follows the DDL, and the copy matches the upstream.
+func TestReplayWithoutFullMetadataFollowsDDL(t *testing.T) {
+	e := newEnv(t, envOptions{extraFlow: `
+[[flows]]
+name = "events_all"
+tables = ["SHOP.events"]
+  [[flows.functions]]
+  kind = "sink"
+  table = "events_all"
+  key = ["id"]
+`})
+	writeFile(t, e.configPath, replaceShop(readFile(t, e.configPath), e.shop))
+	e.exec(e.down, "CREATE TABLE `"+e.derived+"`.events_all (id INT PRIMARY KEY, a VARCHAR(20), m INT NULL, b BIGINT NULL, bb BIGINT NULL, c VARCHAR(20) NULL)")
+	e.exec(e.up, "SET GLOBAL binlog_row_metadata = MINIMAL")
+	restored := false
+	restore := func() {
+		if !restored {
+			e.exec(e.up, "SET GLOBAL binlog_row_metadata = FULL")
+			restored = true
+		}
+	}
+	t.Cleanup(restore)
+	file, pos := e.upstreamPos()
+	ev := "`" + e.shop + "`.events"
+	for _, q := range []string{
+		"CREATE TABLE " + ev + " (id INT PRIMARY KEY, a VARCHAR(20) NOT NULL, b INT NOT NULL, c VARCHAR(20) NULL) DEFAULT CHARSET=utf8mb4",
+		"INSERT INTO " + ev + " VALUES (1, 'one', 10, 'c1'), (2, 'two', 20, 'c2'), (3, 'three', 30, 'c3')",
+		"UPDATE " + ev + " SET b = 11 WHERE id = 1",
+		"ALTER TABLE " + ev + " ADD COLUMN m INT NOT NULL DEFAULT 7 AFTER a, DROP COLUMN c, RENAME COLUMN b TO bb",
+		"INSERT INTO " + ev + " (id, a, m, bb) VALUES (4, 'four', 44, 40), (5, 'five', 5, 50)",
+		"UPDATE " + ev + " SET a = 'TWO', m = 2 WHERE id = 2",
+		"DELETE FROM " + ev + " WHERE id = 3",
+	} {
+		e.exec(e.up, q)
+	}
+	restore() // what matters is how the binlog was written
+	writeFile(t, e.configPath, strings.Replace(readFile(t, e.configPath), "[upstream]\n", fmt.Sprintf("[upstream]\nstart = \"%s:%d\"\n", file, pos), 1))
+	p := e.start()
+	e.waitCheckpoints(flowCount + 1)
+	e.caughtUp(60 * time.Second)
+
+	// Every row as the upstream has it, b under its new name...
+	if diff := diffRows(e.snapshot(e.down, "SELECT id, a, COALESCE(bb, b) FROM `"+e.derived+"`.events_all"),
+		e.snapshot(e.up, "SELECT id, a, bb FROM "+ev)); diff != "" {
+		t.Errorf("events_all differs from the upstream:\n%s", diff)
+	}
+	// ...and each written with the columns of its own event: c and b
+	// before the ALTER, m and bb after.
+	want := []string{"1|one|NULL|11|NULL|c1", "2|TWO|2|NULL|20|NULL", "4|four|44|NULL|40|NULL", "5|five|5|NULL|50|NULL"}
+	if diff := diffRows(e.snapshot(e.down, "SELECT id, a, m, b, bb, c FROM `"+e.derived+"`.events_all"), want); diff != "" {
+		t.Errorf("events_all:\n%s", diff)
+	}
+	e.stop(p)
+}
+
 // Mid-stream, a column dropped under one flow stops that flow, naming flow,
 // table and column; a TRUNCATE stops the flow of the truncated table,
 // naming the statement and its binlog position and how to recover; the
@@ -101,6 +161,8 @@ tables = ["SHOP.events"]
 `)
 	e.exec(e.down, "CREATE TABLE `"+e.derived+"`.events_c (id INT PRIMARY KEY, c VARCHAR(20) NULL)")
 	ev := "`" + e.shop + "`.events"
+	port := freePort(t)
+	writeFile(t, e.configPath, readFile(t, e.configPath)+fmt.Sprintf("\n[http]\nlisten = \"127.0.0.1:%d\"\n", port))
 	p := e.start()
 	e.waitCheckpoints(flowCount + 2)
 	e.exec(e.up, "INSERT INTO "+ev+" VALUES (1, 'one', 10, 'c1'), (2, 'two', 20, 'c2')")
@@ -154,6 +216,16 @@ tables = ["SHOP.events"]
 			t.Errorf("flow %s stopped: %s", f, msg)
 		}
 	}
+	// Both stops count as schema errors, not function or internal ones.
+	metrics := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	for _, f := range []string{"events_c", "customers_by_country"} {
+		for kind, want := range map[string]float64{"schema": 1, "function": 0, "internal": 0} {
+			series := fmt.Sprintf(`binflow_flow_errors_total{flow=%q,kind=%q}`, f, kind)
+			if got := metricValue(t, metrics, series); got != want {
+				t.Errorf("%s = %v, want %v", series, got, want)
+			}
+		}
+	}
 	// binflow ran on with the other flows; on SIGTERM it exits 1, with the
 	// errors of the flows that stopped.
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -175,4 +247,20 @@ func flowErrors(log string) map[string]string {
 		}
 	}
 	return errs
+}
+
+// httpGet returns the body of a GET that must succeed.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	client := http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(body)
 }

@@ -31,8 +31,12 @@ type Table struct {
 	Schema  string
 	Name    string
 	Columns []Column
-	// NoNames leaves out the optional metadata, as binlog_row_metadata=MINIMAL.
+	// NoNames leaves out the optional metadata, as MariaDB's
+	// binlog_row_metadata=NO_LOG.
 	NoNames bool
+	// Minimal writes only signedness and column charsets, as
+	// binlog_row_metadata=MINIMAL.
+	Minimal bool
 }
 
 func lenenc(b []byte, n uint64) []byte { return mysql.AppendLengthEncodedInteger(b, n) }
@@ -122,6 +126,9 @@ func (t *Table) MapBody() []byte {
 	}
 	if len(charsets) > 0 {
 		b = tlv(b, replication.TABLE_MAP_OPT_META_COLUMN_CHARSET, charsets)
+	}
+	if t.Minimal {
+		return b
 	}
 	b = tlv(b, replication.TABLE_MAP_OPT_META_COLUMN_NAME, names)
 	if len(sets) > 0 {

@@ -1,7 +1,7 @@
 // Package typestest is the fixture of binflow's tests of column types: a
 // table with one column of every MySQL/MariaDB type binflow decodes, and
 // rows of edge values (minimum, maximum, NULL, empty, zero dates, fractional
-// seconds, emoji, latin1), shared by the binlog reader's tests and the
+// seconds, emoji, latin1, INET6 and UUID), shared by the binlog reader's tests and the
 // end-to-end copy test.
 package typestest
 
@@ -65,6 +65,9 @@ var Columns = []Column{
 	{"c_json", "JSON", ""},
 	{"c_virtual", "BIGINT AS (c_int + 1) VIRTUAL", "BIGINT"},
 	{"c_stored", "VARCHAR(110) AS (CONCAT(c_varchar, '!')) STORED", "VARCHAR(110)"},
+	// MariaDB's INET6 and UUID: logged as BINARY(16), read as text.
+	{"c_inet6", "INET6", ""},
+	{"c_uuid", "UUID", ""},
 }
 
 // Names lists the column names, in order.
@@ -116,7 +119,8 @@ var Rows = []string{
 	 '-99999999999999999999999999999999999.999999999999999999999999999999', -9999999999, -3.40282e38, -1.7976931348623157e308,
 	 '', '', '', '', '', '', '', '', '', '',
 	 '1000-01-01', '-838:59:59', '-838:59:59.99', '-838:59:59.000000', '1000-01-01 00:00:00', '1000-01-01 00:00:00.000',
-	 '1000-01-01 00:00:00.000000', '1970-01-01 00:00:01', '1970-01-01 00:00:01.000000', 'a', '', 'a', '[]')`,
+	 '1000-01-01 00:00:00.000000', '1970-01-01 00:00:01', '1970-01-01 00:00:01.000000', 'a', '', 'a', '[]',
+	 '::', '00000000-0000-0000-0000-000000000000')`,
 	// Maximums, emoji, latin1, bytes with trailing zeros.
 	`(2, 1, 127, 32767, 8388607, 2147483647, 9223372036854775807, 255, 65535, 16777215, 4294967295, 18446744073709551615,
 	 b'1', b'111111111111', b'1111111111111111111111111111111111111111111111111111111111111111', 2155,
@@ -125,26 +129,28 @@ var Rows = []string{
 	 x'0102030000000000', x'00FF00', x'000102FF00',
 	 '9999-12-31', '838:59:59', '838:59:59.99', '838:59:59.000000', '9999-12-31 23:59:59', '9999-12-31 23:59:59.999',
 	 '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07', '2038-01-19 03:14:07.999999', '🎉', 'x,y,z', 'café',
-	 '{"k": "v 🎉", "n": [1, 2.5, null, true, false], "o": {}, "s": "a\\"b"}')`,
+	 '{"k": "v 🎉", "n": [1, 2.5, null, true, false], "o": {}, "s": "a\\"b"}',
+	 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 'ffffffff-ffff-ffff-ffff-ffffffffffff')`,
 	// NULL in every column.
 	`(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 	 NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-	 NULL, NULL, NULL, NULL)`,
+	 NULL, NULL, NULL, NULL, NULL, NULL)`,
 	// Zero dates (a permissive sql_mode), YEAR 0000, zero times.
 	`(4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b'0', b'0', b'0', 0, 0, 0, 0, 0, 'zero', 'zero', 'zero', 'zero', 'zero', 'zero', 'zero',
 	 x'00', x'00', x'00', '0000-00-00', '00:00:00', '00:00:00.00', '00:00:00.000000', '0000-00-00 00:00:00',
 	 '0000-00-00 00:00:00.000', '0000-00-00 00:00:00.000000', '0000-00-00 00:00:00', '0000-00-00 00:00:00.000000',
-	 'b', 'y', 'café', 'null')`,
+	 'b', 'y', 'café', 'null', '::ffff:1.2.3.4', '123e4567-e89b-12d3-a456-426655440000')`,
 	// Fractions, values before 1970, trailing spaces, middling values.
 	`(5, 1, -1, 1, -1, 1, -1, 1, 1, 1, 1, 9223372036854775808, b'1', b'101010101010', b'1000000000000000000000000000000000000000000000000000000000000001', 2000,
 	 '0.000000000000000000000000000001', 1, 0.1, 0.1, 'ab  ', 'trailing  ', ' lead', '', 'é', 'É', 'x',
 	 x'61', x'6100', x'',
 	 '1969-12-31', '-00:00:01', '-00:00:00.50', '123:45:06.789012', '1969-12-31 23:59:59', '2024-02-29 12:34:56.789',
-	 '1969-12-31 23:59:59.999999', '2024-02-29 12:34:56', '2024-02-29 12:34:56.000001', 'café', 'x,z', 'a', '"str"')`,
+	 '1969-12-31 23:59:59.999999', '2024-02-29 12:34:56', '2024-02-29 12:34:56.000001', 'café', 'x,z', 'a', '"str"',
+	 '2001:db8:0:1:1:1:1:1', '6ccd780c-baba-1026-9564-5b8c656024db')`,
 	// Partial dates: zero month or day, which no time.Time can hold.
 	`(6, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 	 NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '2024-00-10', NULL, NULL, NULL, '2024-05-00 10:00:00',
-	 '2024-00-00 00:00:00.500', NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
+	 '2024-00-00 00:00:00.500', NULL, NULL, NULL, NULL, NULL, NULL, NULL, '::1.2.3.4', NULL)`,
 }
 
 // PartialDateRow is the id of the row with partial dates, which
