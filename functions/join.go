@@ -39,7 +39,7 @@ type Join struct {
 	sinkKey      []string
 	joinedRead   resolver // joinedOn then columns, in joined-table layouts
 	sinkKeyRead  resolver // the sink key, in input layouts
-	out          map[*Layout]*Layout
+	adds         addedColumns
 	checkedTable *schema.Table
 	set          []connectors.Computed
 
@@ -94,7 +94,7 @@ func NewJoin(c JoinConfig) (*Join, error) {
 		state: c.State, sinkTable: c.Sink, sinkKey: c.SinkKey,
 		joinedRead:  newResolver("join "+c.Table, append(slices.Clone(c.JoinedOn), c.Columns...)),
 		sinkKeyRead: newResolver("join "+c.Table+" (sink key)", c.SinkKey),
-		out:         map[*Layout]*Layout{},
+		adds:        newAddedColumns("join "+c.Table, "joined", c.RowOn, names),
 		stateIndex:  map[string]int{},
 	}
 	for i, col := range c.Columns {
@@ -116,20 +116,7 @@ func cutTable(full string) (db, name string, ok bool) {
 func (j *Join) Joined() (db, name string) { return j.joinedDB, j.joinedName }
 
 // Output adds the joined columns to the row's.
-func (j *Join) Output(in []string) ([]string, error) {
-	have := NewLayout(in)
-	for _, c := range j.rowOn {
-		if have.Index(c) < 0 {
-			return nil, &ColumnError{Function: "join " + j.joined + " on", Column: c}
-		}
-	}
-	for _, n := range j.names {
-		if have.Index(n) >= 0 {
-			return nil, fmt.Errorf("join %s: the row already has a column %q; rename the joined column (rename = { %s = \"...\" })", j.joined, n, n)
-		}
-	}
-	return append(slices.Clone(in), j.names...), nil
-}
+func (j *Join) Output(in []string) ([]string, error) { return j.adds.output(in) }
 
 // CheckJoined verifies the joined table has the columns the join reads.
 func (j *Join) CheckJoined(columns []string) error {
@@ -149,14 +136,9 @@ func (j *Join) Process(c *Change, next Next) error {
 	if c.Table != nil && c.Table.Name == j.joinedName && c.Table.Schema == j.joinedDB {
 		return j.joinedChange(c)
 	}
-	out, ok := j.out[c.Layout]
-	if !ok {
-		names, err := j.Output(c.Layout.Names)
-		if err != nil {
-			return err
-		}
-		out = NewLayout(names)
-		j.out[c.Layout] = out
+	out, err := j.adds.layout(c.Layout)
+	if err != nil {
+		return err
 	}
 	if c.After != nil {
 		idx, err := j.sinkKeyRead.indexes(c)
@@ -399,4 +381,50 @@ func (s *keySet) reset() {
 	clear(s.index)
 	clear(s.ints)
 	s.keys = nil
+}
+
+// addedColumns is what a join and a lookup share: the row columns they
+// match on, the columns they add after the row's, and the output layout of
+// each input layout.
+type addedColumns struct {
+	function string // "join db.t", for errors
+	what     string // "joined", "looked-up"
+	rowOn    []string
+	names    []string
+	out      map[*Layout]*Layout
+}
+
+func newAddedColumns(function, what string, rowOn, names []string) addedColumns {
+	return addedColumns{function: function, what: what, rowOn: rowOn, names: names, out: map[*Layout]*Layout{}}
+}
+
+// output is in with the added columns after it; the matched columns must
+// be there, the added ones not.
+func (a *addedColumns) output(in []string) ([]string, error) {
+	have := NewLayout(in)
+	for _, c := range a.rowOn {
+		if have.Index(c) < 0 {
+			return nil, &ColumnError{Function: a.function + " on", Column: c}
+		}
+	}
+	for _, n := range a.names {
+		if have.Index(n) >= 0 {
+			return nil, fmt.Errorf("%s: the row already has a column %q; rename the %s column (rename = { %s = \"...\" })", a.function, n, a.what, n)
+		}
+	}
+	return append(slices.Clone(in), a.names...), nil
+}
+
+// layout is the output layout for rows of layout in, built once.
+func (a *addedColumns) layout(in *Layout) (*Layout, error) {
+	if out, ok := a.out[in]; ok {
+		return out, nil
+	}
+	names, err := a.output(in.Names)
+	if err != nil {
+		return nil, err
+	}
+	out := NewLayout(names)
+	a.out[in] = out
+	return out, nil
 }

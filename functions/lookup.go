@@ -3,7 +3,6 @@ package functions
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -53,7 +52,7 @@ type Lookup struct {
 	names    []string
 	missing  string
 	resolve  resolver
-	out      map[*Layout]*Layout
+	adds     addedColumns
 	cache    *lru.Cache[string, cachedRow] // nil: no cache
 	cacheTTL time.Duration                 // 0: entries never expire
 	keyBuf   []byte
@@ -79,7 +78,7 @@ func NewLookup(ctx context.Context, reader RowReader, c LookupConfig) (*Lookup, 
 		c.Missing = config.MissingNull
 	}
 	l := &Lookup{ctx: ctx, reader: reader, table: c.Table, rowOn: c.RowOn, names: c.Names, missing: c.Missing,
-		resolve: newResolver("lookup "+c.Table, c.RowOn), out: map[*Layout]*Layout{},
+		resolve: newResolver("lookup "+c.Table, c.RowOn), adds: newAddedColumns("lookup "+c.Table, "looked-up", c.RowOn, c.Names),
 		keyVals: make([]any, len(c.RowOn)), retryMax: 5 * time.Second}
 	if c.CacheRows > 0 {
 		cache, err := lru.New[string, cachedRow](c.CacheRows)
@@ -100,32 +99,14 @@ type cachedRow struct {
 }
 
 // Output adds the looked-up columns.
-func (l *Lookup) Output(in []string) ([]string, error) {
-	have := NewLayout(in)
-	for _, c := range l.rowOn {
-		if have.Index(c) < 0 {
-			return nil, &ColumnError{Function: "lookup " + l.table + " on", Column: c}
-		}
-	}
-	for _, n := range l.names {
-		if have.Index(n) >= 0 {
-			return nil, fmt.Errorf("lookup %s: the row already has a column %q; rename the looked-up column (rename = { %s = \"...\" })", l.table, n, n)
-		}
-	}
-	return append(slices.Clone(in), l.names...), nil
-}
+func (l *Lookup) Output(in []string) ([]string, error) { return l.adds.output(in) }
 
 // Process looks up the after image's match and passes the change on with
 // the looked-up columns added.
 func (l *Lookup) Process(c *Change, next Next) error {
-	out, ok := l.out[c.Layout]
-	if !ok {
-		names, err := l.Output(c.Layout.Names)
-		if err != nil {
-			return err
-		}
-		out = NewLayout(names)
-		l.out[c.Layout] = out
+	out, err := l.adds.layout(c.Layout)
+	if err != nil {
+		return err
 	}
 	extended := &l.scratch
 	*extended = *c

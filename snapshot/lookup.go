@@ -40,14 +40,7 @@ func (r *Reader) Lookup(ctx context.Context, table string, on, columns []string)
 	l := &Lookup{t: t, q: r.db, nOn: len(on)}
 	db, name, _ := strings.Cut(table, ".")
 	var b strings.Builder
-	b.WriteString("SELECT ")
-	for i, c := range t.cols {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(quote(c.name))
-	}
-	b.WriteString(" FROM " + quote(db) + "." + quote(name) + " WHERE ")
+	b.WriteString(t.selectAll(db, name) + " WHERE ")
 	for i, c := range on {
 		j, err := find(c)
 		if err != nil {

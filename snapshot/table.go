@@ -140,7 +140,8 @@ func (r *Reader) describe(ctx context.Context, name string) (*Table, error) {
 // quote quotes an identifier with backticks.
 func quote(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
 
-func (t *Table) buildSQL(db, name string) {
+// selectAll is SELECT every column FROM the table, in the schema's order.
+func (t *Table) selectAll(db, name string) string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	for i, c := range t.cols {
@@ -149,10 +150,14 @@ func (t *Table) buildSQL(db, name string) {
 		}
 		b.WriteString(quote(c.name))
 	}
-	b.WriteString(" FROM " + quote(db) + "." + quote(name) + " FORCE INDEX (PRIMARY)")
-	t.selectSQL = b.String()
+	b.WriteString(" FROM " + quote(db) + "." + quote(name))
+	return b.String()
+}
 
-	b.Reset()
+func (t *Table) buildSQL(db, name string) {
+	t.selectSQL = t.selectAll(db, name) + " FORCE INDEX (PRIMARY)"
+
+	var b strings.Builder
 	b.WriteString(" ORDER BY ")
 	for i, k := range t.Key {
 		if i > 0 {
