@@ -6,10 +6,9 @@
 #
 # DEMO_SECONDS (default 60; 0 = until Ctrl-C), DEMO_CONFIG (default
 # config.toml), BINFLOW (default bin/binflow). DEMO_FRESH (default 1) starts
-# from empty shop.orders and derived tables, so that nothing written while
-# binflow was not running (the sample config starts new flows at the current
-# binlog position) can make them differ; DEMO_FRESH=0 keeps both and lets
-# binflow resume from its checkpoints. Stops binflow and the workload
+# from empty shop.orders and derived tables (the flows snapshot the seeded
+# customers, then stream); DEMO_FRESH=0 keeps both and lets binflow resume
+# from its checkpoints. Stops binflow and the workload
 # on exit; the servers keep running (make testenv-down stops them).
 set -euo pipefail
 
@@ -108,16 +107,20 @@ side_by_side() {
 }
 
 DERIVED_TOTALS="SELECT * FROM derived.customer_totals ORDER BY customer_id LIMIT 20"
+DERIVED_JOIN="SELECT id, customer_id, amount, customer_name, country FROM derived.orders_enriched ORDER BY id"
+UPSTREAM_JOIN="SELECT o.id, o.customer_id, o.amount, c.name, c.country FROM shop.orders o LEFT JOIN shop.customers c ON c.id = o.customer_id ORDER BY o.id"
 UPSTREAM_TOTALS="SELECT customer_id, COUNT(*), SUM(amount) FROM shop.orders GROUP BY customer_id ORDER BY customer_id LIMIT 20"
 
 sync_status() {
-	local d u dc uc
+	local d u dc uc dj uj
 	d="$(down -N -B -e "SELECT customer_id, order_count, total_amount FROM derived.customer_totals ORDER BY customer_id" 2>&1 || true)"
 	u="$(up -N -B -e "SELECT customer_id, COUNT(*), SUM(amount) FROM shop.orders GROUP BY customer_id ORDER BY customer_id" 2>&1 || true)"
 	dc="$(down -N -B -e "SELECT COUNT(*) FROM derived.orders_copy" 2>&1 || true)"
 	uc="$(up -N -B -e "SELECT COUNT(*) FROM shop.orders" 2>&1 || true)"
-	if [[ "$d" == "$u" && "$dc" == "$uc" ]]; then
-		echo "customer_totals and orders_copy match upstream"
+	dj="$(down -N -B -e "$DERIVED_JOIN" 2>&1 || true)"
+	uj="$(up -N -B -e "$UPSTREAM_JOIN" 2>&1 || true)"
+	if [[ "$d" == "$u" && "$dc" == "$uc" && "$dj" == "$uj" ]]; then
+		echo "customer_totals, orders_copy and orders_enriched match upstream"
 	else
 		echo "derived differs from upstream (binflow lagging, or a bug): orders_copy $dc rows, shop.orders $uc rows"
 	fi
@@ -140,6 +143,11 @@ render() {
 	echo
 	echo "downstream: derived.big_orders (latest 10)"
 	down -t -e "SELECT * FROM derived.big_orders ORDER BY id DESC LIMIT 10" 2>&1 || true
+	echo
+	side_by_side "downstream: derived.orders_enriched (join, latest 8)" \
+		"$(down -t -e "SELECT id, customer_id AS cust, customer_name, country FROM derived.orders_enriched ORDER BY id DESC LIMIT 8" 2>&1 || true)" \
+		"upstream: orders LEFT JOIN customers" \
+		"$(up -t -e "SELECT o.id, o.customer_id AS cust, c.name AS customer_name, c.country FROM shop.orders o LEFT JOIN shop.customers c ON c.id = o.customer_id ORDER BY o.id DESC LIMIT 8" 2>&1 || true)"
 	echo
 	echo "status: $(sync_status)"
 	echo

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # testenv/sample/load.sh [N] - a small live workload on the upstream's
 # shop.orders for the demo: random inserts, updates (some moving an order to
-# another customer and changing its amount), deletes and the odd multi-row
-# transaction, a few per second, printing each one. Runs N operations, or until
+# another customer and changing its amount), deletes, the odd multi-row
+# transaction and customers moving country, a few per second, printing each
+# one. Runs N operations, or until
 # killed when N is not given.
 #
 # Needs testenv/sample/shop.sql loaded on the upstream. LOAD_INTERVAL sets the
@@ -15,6 +16,7 @@ ITERATIONS="${1:-0}"
 INTERVAL="${LOAD_INTERVAL:-0.3}"
 CUSTOMERS=10
 STATUSES=(new paid shipped cancelled)
+COUNTRIES=(GB US NL CH PL FR DE JP)
 
 [[ "$ITERATIONS" =~ ^[0-9]+$ ]] || {
 	echo "usage: $0 [N]" >&2
@@ -81,6 +83,16 @@ do_update() {
 	esac
 }
 
+# do_customer moves a customer to another country: the join flow's derived
+# rows of that customer's orders change with it.
+do_customer() {
+	local cust country
+	cust="$(customer)"
+	country="${COUNTRIES[RANDOM % ${#COUNTRIES[@]}]}"
+	sql "UPDATE shop.customers SET country = '$country' WHERE id = $cust"
+	echo "update customer $cust: country -> $country"
+}
+
 do_delete() {
 	local id cust amt
 	read -r id cust amt < <(pick) || true
@@ -98,8 +110,10 @@ while ((ITERATIONS == 0 || done_ops < ITERATIONS)); do
 		do_insert
 	elif ((r < 50)); then
 		do_transaction
-	elif ((r < 82)); then
+	elif ((r < 76)); then
 		do_update
+	elif ((r < 82)); then
+		do_customer
 	else
 		do_delete
 	fi

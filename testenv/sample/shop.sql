@@ -2,10 +2,9 @@
 --   testenv/env.sh sql upstream < testenv/sample/shop.sql
 -- Idempotent: safe to load again at any time; it never deletes data.
 --
--- Seed data: a few customers only. shop.orders is left to
--- testenv/sample/load.sh, so that every order goes through the binlog while
--- binflow is running (the sample config starts flows at the current binlog
--- position) and the derived tables can be compared with upstream exactly.
+-- Seed data: a few customers only (the sample config's flows snapshot them
+-- when they first start); shop.orders is left to testenv/sample/load.sh, so
+-- that the demo shows every order arriving through the binlog.
 CREATE DATABASE IF NOT EXISTS shop CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
 
 CREATE TABLE IF NOT EXISTS shop.customers (
