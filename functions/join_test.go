@@ -194,3 +194,20 @@ func TestJoinRejects(t *testing.T) {
 		t.Fatalf("join on a non-key column: err = %v", err)
 	}
 }
+
+// Tables lists a join's state table with its key and the columns a user
+// creating it needs.
+func TestTablesListsJoinState(t *testing.T) {
+	tables := Tables(joinFlowConfig())
+	if len(tables) != 2 {
+		t.Fatalf("tables %+v, want the sink's and the join's state", tables)
+	}
+	st := tables[0]
+	if st.Name != "enriched__customers" || st.What != "join state" || !reflect.DeepEqual(st.Key, []string{"id"}) || st.Index != 1 ||
+		st.Shape != "columns id, name, country with the types they have in shop.customers, primary key (id)" {
+		t.Errorf("join state table %+v", st)
+	}
+	if sink := tables[1]; sink.Name != "enriched" || sink.What != "sink" || sink.Shape != "" {
+		t.Errorf("sink table %+v", sink)
+	}
+}

@@ -1,6 +1,12 @@
 package functions
 
-import "github.com/binflow/binflow/config"
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/binflow/binflow/config"
+)
 
 // Table is a downstream table a flow writes, with the key it writes by (the
 // table's only unique key must be exactly these columns).
@@ -8,7 +14,10 @@ type Table struct {
 	Name  string
 	Key   []string
 	Index int    // the function that writes it
-	What  string // "sink" or "aggregate state"
+	What  string // "sink", "aggregate state" or "join state"
+	// Shape says, for state tables binflow defines, which columns the table
+	// must have: what a user creating it needs to know.
+	Shape string
 }
 
 // Tables lists the downstream tables flow f writes: each sink's table and
@@ -23,7 +32,9 @@ func Tables(f config.Flow) []Table {
 			out = append(out, Table{Name: fn.Table, Key: fn.Key, Index: i, What: "sink"})
 		case config.KindJoin:
 			_, joinedOn := fn.JoinOn()
-			out = append(out, Table{Name: fn.State, Key: joinedOn, Index: i, What: "join state"})
+			out = append(out, Table{Name: fn.State, Key: joinedOn, Index: i, What: "join state",
+				Shape: fmt.Sprintf("columns %s with the types they have in %s, primary key (%s)",
+					strings.Join(append(slices.Clone(joinedOn), fn.Columns...), ", "), fn.Table, strings.Join(joinedOn, ", "))})
 		case config.KindAggregate:
 			if i+1 >= len(f.Functions) {
 				continue
@@ -37,7 +48,10 @@ func Tables(f config.Flow) []Table {
 						continue
 					}
 					seen[a.Of] = true
-					out = append(out, Table{Name: StateTable(sink, a.Of), Key: append(fn.AggregateKey(), a.Of), Index: i, What: "aggregate state"})
+					key := append(fn.AggregateKey(), a.Of)
+					out = append(out, Table{Name: StateTable(sink, a.Of), Key: key, Index: i, What: "aggregate state",
+						Shape: fmt.Sprintf("columns %s with the types they have in the sink's table, then %s BIGINT NOT NULL; primary key (%s)",
+							strings.Join(key, ", "), StateCountColumn, strings.Join(key, ", "))})
 				}
 			}
 		}

@@ -96,7 +96,7 @@ func TestLookupEnrichesFromUpstreamAndDownstream(t *testing.T) {
 		t.Fatalf("orders_named differs from the join computed on the upstream and downstream:\n%s\n(rows: %q)", diff, want[:min(3, len(want))])
 	}
 	var named, unnamed int
-	if err := e.down.QueryRow("SELECT COUNT(name), COUNT(*) - COUNT(name) FROM " + d + "orders_named").Scan(&named, &unnamed); err != nil {
+	if err := e.down.QueryRow("SELECT COUNT(name), COUNT(*) - COUNT(name) FROM "+d+"orders_named").Scan(&named, &unnamed); err != nil {
 		t.Fatal(err)
 	}
 	if named == 0 || unnamed == 0 {

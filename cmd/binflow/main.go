@@ -338,7 +338,11 @@ func checkSinkTables(ctx context.Context, cfg *config.Config, store downstreamSt
 	for i, f := range cfg.Flows {
 		for _, t := range functions.Tables(f) {
 			if err := store.CheckTable(ctx, t.Name, t.Key); err != nil {
-				problems = append(problems, fmt.Sprintf("flow %s: flows[%d].functions[%d] (%s table): %v", f.Name, i, t.Index, t.What, err))
+				problem := fmt.Sprintf("flow %s: flows[%d].functions[%d] (%s table): %v", f.Name, i, t.Index, t.What, err)
+				if t.Shape != "" {
+					problem += "; it needs " + t.Shape
+				}
+				problems = append(problems, problem)
 			}
 		}
 	}
