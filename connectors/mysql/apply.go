@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/binflow/binflow/connectors"
+	"github.com/binflow/binflow/connectors/internal/stmt"
 )
 
 // applyScratch holds the buffers one Apply reuses across its statements.
@@ -104,8 +105,8 @@ func (s *Store) apply(ctx context.Context, b *connectors.Batch) (err error) {
 // shape returns the cached statement shape, building it on first use.
 func (s *Store) shape(sc *applyScratch, kind statementKind, table string, key, columns []string, zeroColumn string,
 	build func() (*stmtShape, error)) (*stmtShape, error) {
-	sc.shapeKey = appendShapeKey(sc.shapeKey[:0], kind, table, key, columns, zeroColumn)
-	return s.shapes.get(sc.shapeKey, build)
+	sc.shapeKey = stmt.AppendShapeKey(sc.shapeKey[:0], kind, table, key, columns, zeroColumn)
+	return s.shapes.Get(sc.shapeKey, build)
 }
 
 func (s *Store) applyDelete(ctx context.Context, tx *sql.Tx, sc *applyScratch, d *connectors.Delete) error {
@@ -153,7 +154,7 @@ func (s *Store) applyDelta(ctx context.Context, tx *sql.Tx, sc *applyScratch, d 
 	if err := checkRows(d.Rows, shape, d.Key); err != nil {
 		return err
 	}
-	if err := checkDeltaValues(d.Rows, len(d.Key), d.Columns); err != nil {
+	if err := stmt.CheckDeltaValues(d.Rows, len(d.Key), d.Columns); err != nil {
 		return err
 	}
 	if err := s.execChunks(ctx, tx, sc, shape, d.Rows); err != nil {
@@ -194,7 +195,7 @@ func (s *Store) applyRecompute(ctx context.Context, tx *sql.Tx, sc *applyScratch
 	if len(r.Keys) == 0 {
 		return nil
 	}
-	shape, err := s.shape(sc, kindRecompute, r.Table, r.Key, recomputeColumns(r.Set), "", func() (*stmtShape, error) {
+	shape, err := s.shape(sc, kindRecompute, r.Table, r.Key, stmt.RecomputeColumns(r.Set), "", func() (*stmtShape, error) {
 		return recomputeShape(r.Table, r.Key, r.Set)
 	})
 	if err != nil {
