@@ -44,34 +44,11 @@ func exampleBinary(t *testing.T) string {
 // flow's checkpoint.
 func (e *env) startExample(config string) *process {
 	e.t.Helper()
-	cmd := e.exampleCommand("run", config)
-	p := &process{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	e.t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if e.t.Failed() {
-			e.t.Logf("example output:\n%s", tail(p.out.String(), 4000))
-		}
-	})
-	e.waitFor(20*time.Second, "the example to start", func() bool {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			e.t.Fatalf("the example exited at start: %v\n%s", err, p.out.String())
-		default:
-		}
+	return e.launch("the example", e.exampleCommand("run", config), func() bool {
 		cps, _ := e.checkpoints()
 		_, ok := cps["loyalty"]
 		return ok
 	})
-	return p
 }
 
 func (e *env) exampleCommand(sub, config string) *exec.Cmd {

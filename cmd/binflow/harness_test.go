@@ -406,7 +406,19 @@ func (s *syncBuffer) String() string {
 
 func (e *env) start() *process {
 	e.t.Helper()
-	p := &process{cmd: e.command("run"), out: &syncBuffer{}, done: make(chan error, 1)}
+	// Ready once every flow has its checkpoint (new flows write one at start).
+	return e.launch("binflow", e.command("run"), func() bool {
+		cps, _ := e.checkpoints()
+		return len(cps) >= flowCount
+	})
+}
+
+// launch starts cmd as a process of the test (killed when the test ends,
+// its output logged if the test failed) and waits until ready, failing if
+// it exits first.
+func (e *env) launch(what string, cmd *exec.Cmd, ready func() bool) *process {
+	e.t.Helper()
+	p := &process{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -418,19 +430,17 @@ func (e *env) start() *process {
 			<-p.done
 		}
 		if e.t.Failed() {
-			e.t.Logf("binflow output:\n%s", tail(p.out.String(), 6000))
+			e.t.Logf("%s output:\n%s", what, tail(p.out.String(), 6000))
 		}
 	})
-	// Ready once every flow has its checkpoint (new flows write one at start).
-	e.waitFor(20*time.Second, "binflow to start", func() bool {
+	e.waitFor(20*time.Second, what+" to start", func() bool {
 		select {
 		case err := <-p.done:
 			p.done <- err
-			e.t.Fatalf("binflow exited at start: %v\n%s", err, p.out.String())
+			e.t.Fatalf("%s exited at start: %v\n%s", what, err, tail(p.out.String(), 6000))
 		default:
 		}
-		cps, _ := e.checkpoints()
-		return len(cps) >= flowCount
+		return ready()
 	})
 	return p
 }
