@@ -2,8 +2,11 @@
 // e2e_test.go), run by `make bench`. It measures, over one binlog range
 // written for the purpose, the four rates of design.md section 6: go-mysql
 // canal with a no-op handler (the ingest ceiling), binflow's aggregate and
-// copy flows (the real binary), and a native MariaDB replica (the downstream
-// write reference); it checks the derived tables and reports the targets.
+// copy flows (the real binary, into each downstream store: MySQL,
+// PostgreSQL, SQLite), and a native MariaDB replica (the downstream write
+// reference); it checks every derived table and prints one table of rates,
+// each flow's beside its ratio to the baseline measured in the same run,
+// and the targets.
 //
 // Knobs (environment):
 //
@@ -11,6 +14,8 @@
 //	BINFLOW_BENCH_UPDATES     single-row update transactions (default 20000)
 //	BINFLOW_BENCH_BATCH_ROWS  [batch] max_rows of the binflow runs, for
 //	                          experiments (default: binflow's own default)
+//	BINFLOW_BENCH_STORES      the stores the flows write to, comma-separated
+//	                          (default "mysql,postgres,sqlite")
 //	BINFLOW_BENCH_SNAPSHOT_ROWS  rows of the snapshot benchmark (BenchmarkSnapshot
 //	                          in snapshot_test.go; default 5000000): binflow's
 //	                          initial snapshot into an aggregate and a copy

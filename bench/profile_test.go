@@ -9,7 +9,6 @@ package bench
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"runtime"
@@ -56,7 +55,7 @@ type profileStats struct {
 // profileFlow runs the config's flows in-process until the flow's checkpoint
 // reaches `to`, writing CPU and heap profiles to profPrefix+".cpu.pprof" and
 // ".heap.pprof". Its time includes profiling overhead: not a benchmark figure.
-func profileFlow(ctx context.Context, cfgPath, profPrefix string, down *sql.DB, derived string, fk flowKind, to position) (profileStats, error) {
+func profileFlow(ctx context.Context, cfgPath, profPrefix string, s sink, fk flowKind, to position) (profileStats, error) {
 	var st profileStats
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
@@ -107,7 +106,7 @@ func profileFlow(ctx context.Context, cfgPath, profPrefix string, down *sql.DB, 
 	go func() { done <- engine.Run(runCtx) }()
 	deadline := start.Add(phaseTimeout)
 	for {
-		p, ok, err := checkpointOf(ctx, down, derived, string(fk))
+		p, ok, err := s.checkpoint(ctx, string(fk))
 		if err == nil && ok && p.compare(to) >= 0 {
 			break
 		}

@@ -117,11 +117,11 @@ const (
 const passwordEnv = "BINFLOW_BENCH_PASSWORD"
 
 // binflowConfig is a config with a single flow reading database.orders from
-// `from`, writing into derived. The batch section is left at its defaults
-// (those are what users run) unless maxRows > 0, for experiments.
-func binflowConfig(kind flowKind, database, derived, migrations string, from position, maxRows int) string {
+// `from`, writing to the downstream of downstreamKeys (a sink's keys). The
+// batch section is left at its defaults (those are what users run) unless
+// maxRows > 0, for experiments.
+func binflowConfig(kind flowKind, database, downstreamKeys, migrations string, from position, maxRows int) string {
 	upHost, upPort := testenv.UpstreamAddr()
-	downHost, downPort := testenv.DownstreamAddr()
 	var functions string
 	switch kind {
 	case aggregateFlow:
@@ -161,12 +161,7 @@ server_id = %d
 start = %q
 
 [downstream]
-host = %q
-port = %d
-user = %q
-password_env = %q
-database = %q
-migrations = %q
+%smigrations = %q
 %s
 [log]
 level = "info"
@@ -177,7 +172,7 @@ name = %q
 tables = ["%s.orders"]
 %s
 `, upHost, upPort, testenv.User, passwordEnv, 6000+rand.Intn(1000), from.String(),
-		downHost, downPort, testenv.User, passwordEnv, derived, migrations, batch, string(kind), database, functions)
+		downstreamKeys, migrations, batch, string(kind), database, functions)
 }
 
 // buildBinflow builds cmd/binflow once, outside every timed section.
@@ -191,14 +186,10 @@ func buildBinflow(root, dir string) (string, error) {
 	return bin, nil
 }
 
-// checkpointOf reads a flow's checkpoint; ok is false while it has none.
+// checkpointOf reads a flow's checkpoint in a MySQL derived database; ok is
+// false while it has none.
 func checkpointOf(ctx context.Context, down *sql.DB, derived, flow string) (position, bool, error) {
-	var p position
-	err := down.QueryRowContext(ctx, "SELECT binlog_file, binlog_pos FROM `"+derived+"`.binflow_checkpoints WHERE flow = ?", flow).Scan(&p.File, &p.Pos)
-	if errors.Is(err, sql.ErrNoRows) {
-		return p, false, nil
-	}
-	return p, err == nil, err
+	return mysqlSink(down, derived).checkpoint(ctx, flow)
 }
 
 // binflowResult is one run of the binary.
@@ -208,10 +199,10 @@ type binflowResult struct {
 	peakRSS uint64        // bytes (VmHWM)
 }
 
-// runBinflow starts `bin run`, times it until the flow's checkpoint reaches
-// `to`, samples its peak RSS and stops it with SIGTERM, expecting a clean
-// exit. Its output goes to logPath.
-func runBinflow(ctx context.Context, bin, cfgPath, logPath string, down *sql.DB, derived string, flow flowKind, to position) (binflowResult, error) {
+// runBinflow starts `bin run`, times it until the flow's checkpoint in s
+// reaches `to`, samples its peak RSS and stops it with SIGTERM, expecting a
+// clean exit. Its output goes to logPath.
+func runBinflow(ctx context.Context, bin, cfgPath, logPath string, s sink, flow flowKind, to position) (binflowResult, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return binflowResult{}, err
@@ -233,15 +224,15 @@ func runBinflow(ctx context.Context, bin, cfgPath, logPath string, down *sql.DB,
 		}
 	}()
 	fail := func(format string, args ...any) (binflowResult, error) {
-		return binflowResult{}, fmt.Errorf("binflow %s: %s\nlast output (%s):\n%s", flow, fmt.Sprintf(format, args...), logPath, tailFile(logPath, 4000))
+		return binflowResult{}, fmt.Errorf("binflow %s into %s: %s\nlast output (%s):\n%s", flow, s.store, fmt.Sprintf(format, args...), logPath, tailFile(logPath, 4000))
 	}
 
 	deadline := time.Now().Add(phaseTimeout)
 	var at position
 	var startup time.Duration
 	for {
-		p, ok, err := checkpointOf(ctx, down, derived, string(flow))
-		if err != nil && !isMissingTable(err) {
+		p, ok, err := s.checkpoint(ctx, string(flow))
+		if err != nil {
 			return fail("read checkpoint: %v", err)
 		}
 		if ok {
@@ -283,9 +274,15 @@ func runBinflow(ctx context.Context, bin, cfgPath, logPath string, down *sql.DB,
 	return res, nil
 }
 
-// isMissingTable is true for MariaDB error 1146: the checkpoint table does
-// not exist yet.
-func isMissingTable(err error) bool { return err != nil && strings.Contains(err.Error(), "1146") }
+// isMissingTable is true when the checkpoint table does not exist yet:
+// MariaDB error 1146, PostgreSQL's undefined_table, SQLite's no such table.
+func isMissingTable(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "1146") || strings.Contains(s, "42P01") || strings.Contains(s, "no such table")
+}
 
 // peakRSS is VmHWM of a live process, in bytes.
 func peakRSS(pid int) (uint64, error) {

@@ -115,7 +115,7 @@ func runSnapshot(ctx context.Context, b *testing.B, bin, root, dir string, down 
 	b.Helper()
 	derived := testenv.FreshDatabase(b, down, "bench_snap_"+string(fk))
 	cfgPath := filepath.Join(dir, derived+".toml")
-	cfg := binflowConfig(fk, shop, derived, filepath.Join(root, "migrations"), position{}, 0)
+	cfg := binflowConfig(fk, shop, mysqlSink(down, derived).keys, filepath.Join(root, "migrations"), position{}, 0)
 	cfg = strings.Replace(cfg, `start = ":0"`, `start = "snapshot"`, 1)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return 0, 0, err
@@ -171,7 +171,7 @@ func runSnapshot(ctx context.Context, b *testing.B, bin, root, dir string, down 
 	_ = cmd.Process.Signal(os.Interrupt)
 	<-done
 	done <- nil
-	if err := verifyFlow(ctx, testenv.Upstream(b), shop, down, derived, fk); err != nil {
+	if err := verifySink(ctx, testenv.Upstream(b), shop, mysqlSink(down, derived), fk); err != nil {
 		return 0, 0, fmt.Errorf("%s after the snapshot: %w", fk, err)
 	}
 	logf("%s: snapshot done in %s, peak RSS %.0f MB", fk, took.Round(10*time.Millisecond), mb(rss))

@@ -39,9 +39,10 @@ func sameTable(ctx context.Context, up *sql.DB, upTable string, down *sql.DB, do
 	return nil
 }
 
-// sameTotals compares customer_totals with its recomputation on the upstream.
-func sameTotals(ctx context.Context, up *sql.DB, database string, down *sql.DB, derived string) error {
-	got, err := textRows(ctx, down, "SELECT customer_id, order_count, total_amount FROM `"+derived+"`.customer_totals")
+// sameTotalsIn compares a customer_totals table (named as the pool's
+// queries name it) with its recomputation on the upstream.
+func sameTotalsIn(ctx context.Context, up *sql.DB, database string, down *sql.DB, table string) error {
+	got, err := textRows(ctx, down, "SELECT customer_id, order_count, total_amount FROM "+table)
 	if err != nil {
 		return err
 	}

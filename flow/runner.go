@@ -95,7 +95,9 @@ func (r *runner) run(ctx context.Context) error {
 	if r.spec.Chain.HasState() {
 		l, ok := r.stateLoader()
 		if !ok {
-			r.spec.Chain.StateUnavailable(fmt.Errorf("flow %s: this downstream does not keep Go function state (binflow_state); use MySQL or MariaDB", r.spec.Name))
+			// Every connector keeps state; a store without LoadState (a
+			// wrapper that hides it) must not silently lose it.
+			r.spec.Chain.StateUnavailable(fmt.Errorf("flow %s: this downstream store (%T) cannot load Go function state (binflow_state)", r.spec.Name, r.store))
 		} else if err := r.spec.Chain.LoadState(ctx, l); err != nil {
 			r.noteError(ErrorDownstream, err)
 			return err

@@ -700,9 +700,12 @@ pg_start() {
 	[[ -f "$logf" ]] && offset="$(stat -c %s "$logf")"
 	log "postgres: starting on 127.0.0.1:$port"
 	# setsid + all fds redirected, as for mariadbd. The log is opened by
-	# the server's user (the directory is theirs).
+	# the server's user (the directory is theirs). runuser (as root) stays
+	# the server's parent: its own fds go to /dev/null too, or it would
+	# hold the caller's stdout open (a caller reading it to EOF, as
+	# testenv.StartServer does, would wait for the server to exit).
 	# shellcheck disable=SC2086 # opts is a list of words
-	as_pg setsid bash -c 'exec "$0" "$@" </dev/null >>"'"$logf"'" 2>&1' "$PG_BIN/postgres" -D "$(pg_data)" $opts 9>&- &
+	as_pg setsid bash -c 'exec "$0" "$@" </dev/null >>"'"$logf"'" 2>&1' "$PG_BIN/postgres" -D "$(pg_data)" $opts </dev/null >/dev/null 2>&1 9>&- &
 	local launcher=$!
 	if ! wait_pg_ready "$launcher"; then
 		log "postgres: server exited or did not answer within ${READY_TIMEOUT}s; log tail:"

@@ -90,21 +90,25 @@ func (l *backgroundLoad) stop(t *testing.T) int {
 	return l.txns
 }
 
+// TestChaosKillLoop kills a loaded binflow with SIGKILL over and over, into
+// each store, and compares every derived table with its SQL recomputation.
 func TestChaosKillLoop(t *testing.T) {
 	kills := envInt(t, "BINFLOW_CHAOS_KILLS", 20)
-	e := newEnv(t, envOptions{maxRows: 200})
-	p := e.start()
-	load := e.startLoad(20, 40, 5*time.Millisecond)
-	for i := 0; i < kills; i++ {
-		time.Sleep(time.Duration(100+rand.Intn(600)) * time.Millisecond)
-		e.kill9(p)
-		p = e.start()
-	}
-	txns := load.stop(t)
-	e.caughtUp(120 * time.Second)
-	rows := e.verify()
-	e.stop(p)
-	t.Logf("chaos: kill -9 loop: %d kills survived, %d upstream transactions, %d derived rows verified", kills, txns, rows)
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store, maxRows: 200})
+		p := e.start()
+		load := e.startLoad(20, 40, 5*time.Millisecond)
+		for i := 0; i < kills; i++ {
+			time.Sleep(time.Duration(100+rand.Intn(600)) * time.Millisecond)
+			e.kill9(p)
+			p = e.start()
+		}
+		txns := load.stop(t)
+		e.caughtUp(120 * time.Second)
+		rows := e.verify()
+		e.stop(p)
+		t.Logf("chaos: kill -9 loop into %s: %d kills survived, %d upstream transactions, %d derived rows verified", store, kills, txns, rows)
+	})
 }
 
 func TestChaosDownstreamOutage(t *testing.T) {

@@ -14,179 +14,187 @@ import (
 )
 
 func TestRestartResumesWithoutDuplicates(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	p := e.start()
-	e.load(50, 10, 20)
-	e.caughtUp(60 * time.Second)
-	e.stop(p)
-	e.verify()
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store})
+		p := e.start()
+		e.load(50, 10, 20)
+		e.caughtUp(60 * time.Second)
+		e.stop(p)
+		e.verify()
 
-	// Written while binflow is down: picked up after the restart, once.
-	e.load(50, 10, 20)
-	p = e.start()
-	e.caughtUp(60 * time.Second)
-	rows := e.verify()
-	e.stop(p)
+		// Written while binflow is down: picked up after the restart, once.
+		e.load(50, 10, 20)
+		p = e.start()
+		e.caughtUp(60 * time.Second)
+		rows := e.verify()
+		e.stop(p)
 
-	// Checkpoints carry the GTID set of everything applied, for moving to
-	// another server of the topology.
-	var want string
-	if err := e.up.QueryRow("SELECT @@GLOBAL.gtid_binlog_pos").Scan(&want); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"orders_copy", "customer_totals", "big_orders", "customers_by_country"} {
-		var got string
-		if err := e.down.QueryRow("SELECT gtid FROM `"+e.derived+"`.binflow_checkpoints WHERE flow = ?", f).Scan(&got); err != nil {
+		// Checkpoints carry the GTID set of everything applied, for moving to
+		// another server of the topology.
+		var want string
+		if err := e.up.QueryRow("SELECT @@GLOBAL.gtid_binlog_pos").Scan(&want); err != nil {
 			t.Fatal(err)
 		}
-		if got != want {
-			t.Errorf("flow %s checkpoint GTID set = %q, want the upstream's %q", f, got, want)
+		cps, err := e.checkpoints()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		for _, f := range []string{"orders_copy", "customer_totals", "big_orders", "customers_by_country"} {
+			if got := cps[f].gtid; got != want {
+				t.Errorf("flow %s checkpoint GTID set = %q, want the upstream's %q", f, got, want)
+			}
+		}
 
-	// A restart with nothing new must change nothing (no re-applied deltas).
-	p = e.start()
-	time.Sleep(500 * time.Millisecond)
-	e.caughtUp(30 * time.Second)
-	e.verify()
-	e.stop(p)
-	t.Logf("verified %d derived rows", rows)
+		// A restart with nothing new must change nothing (no re-applied deltas).
+		p = e.start()
+		time.Sleep(500 * time.Millisecond)
+		e.caughtUp(30 * time.Second)
+		e.verify()
+		e.stop(p)
+		t.Logf("verified %d derived rows", rows)
+	})
 }
 
 func TestKill9DuringLargeLoad(t *testing.T) {
-	e := newEnv(t, envOptions{maxRows: 300})
-	p := e.start()
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store, maxRows: 300})
+		p := e.start()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var loadErr error
-	loadDone := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(loadDone)
-		for i := 0; i < 800 && ctx.Err() == nil; i++ {
-			n := 20
-			if i%25 == 0 {
-				n = 800 // some transactions larger than a batch
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		var loadErr error
+		loadDone := make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(loadDone)
+			for i := 0; i < 800 && ctx.Err() == nil; i++ {
+				n := 20
+				if i%25 == 0 {
+					n = 800 // some transactions larger than a batch
+				}
+				if err := e.writeTxn(ctx, n, 50); err != nil {
+					loadErr = err
+					return
+				}
 			}
-			if err := e.writeTxn(ctx, n, 50); err != nil {
-				loadErr = err
-				return
+		}()
+		kills, midLoad := 0, 0
+		for i := 0; i < 5; i++ {
+			time.Sleep(time.Duration(300+rand.Intn(700)) * time.Millisecond)
+			select {
+			case <-loadDone:
+			default:
+				midLoad++
 			}
+			e.kill9(p)
+			kills++
+			p = e.start()
 		}
-	}()
-	kills, midLoad := 0, 0
-	for i := 0; i < 5; i++ {
-		time.Sleep(time.Duration(300+rand.Intn(700)) * time.Millisecond)
-		select {
-		case <-loadDone:
-		default:
-			midLoad++
+		if midLoad < 3 {
+			t.Errorf("only %d of %d kills happened while the load was running; make the load larger", midLoad, kills)
 		}
+		wg.Wait()
+		cancel()
+		if loadErr != nil {
+			t.Fatal(loadErr)
+		}
+		e.caughtUp(120 * time.Second)
+		rows := e.verify()
 		e.kill9(p)
-		kills++
-		p = e.start()
-	}
-	if midLoad < 3 {
-		t.Errorf("only %d of %d kills happened while the load was running; make the load larger", midLoad, kills)
-	}
-	wg.Wait()
-	cancel()
-	if loadErr != nil {
-		t.Fatal(loadErr)
-	}
-	e.caughtUp(120 * time.Second)
-	rows := e.verify()
-	e.kill9(p)
-	t.Logf("survived %d kill -9, verified %d derived rows", kills, rows)
+		t.Logf("survived %d kill -9, verified %d derived rows", kills, rows)
+	})
 }
 
 func TestTransactionLargerThanBatchIsNeverHalfApplied(t *testing.T) {
-	e := newEnv(t, envOptions{maxRows: 50})
-	p := e.start()
-	e.load(1, 5, 3)
-	e.caughtUp(30 * time.Second)
-	var before int
-	if err := e.down.QueryRow("SELECT COUNT(*) FROM `" + e.derived + "`.orders_copy").Scan(&before); err != nil {
-		t.Fatal(err)
-	}
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store, maxRows: 50})
+		p := e.start()
+		e.load(1, 5, 3)
+		e.caughtUp(30 * time.Second)
+		var before int
+		if err := e.down.QueryRow("SELECT COUNT(*) FROM " + e.tbl("orders_copy")).Scan(&before); err != nil {
+			t.Fatal(err)
+		}
 
-	// One upstream transaction of 3000 inserts, 60 times max_rows.
-	tx, err := e.up.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 30; i++ {
-		var b strings.Builder
-		b.WriteString("INSERT INTO `" + e.shop + "`.orders (customer_id, amount, status, created_at) VALUES ")
-		for j := 0; j < 100; j++ {
-			if j > 0 {
-				b.WriteString(",")
+		// One upstream transaction of 3000 inserts, 60 times max_rows.
+		tx, err := e.up.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 30; i++ {
+			var b strings.Builder
+			b.WriteString("INSERT INTO `" + e.shop + "`.orders (customer_id, amount, status, created_at) VALUES ")
+			for j := 0; j < 100; j++ {
+				if j > 0 {
+					b.WriteString(",")
+				}
+				fmt.Fprintf(&b, "(%d, 150.00, 'new', NOW(6))", j%7+1)
 			}
-			fmt.Fprintf(&b, "(%d, 150.00, 'new', NOW(6))", j%7+1)
+			if _, err := tx.Exec(b.String()); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if _, err := tx.Exec(b.String()); err != nil {
+		if err := tx.Commit(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	// Watch the downstream while it applies: only all or nothing is visible.
-	seen := map[int]bool{}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var n int
-		if err := e.down.QueryRow("SELECT COUNT(*) FROM `" + e.derived + "`.orders_copy").Scan(&n); err != nil {
-			t.Fatal(err)
+		// Watch the downstream while it applies: only all or nothing is visible.
+		seen := map[int]bool{}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			var n int
+			if err := e.down.QueryRow("SELECT COUNT(*) FROM " + e.tbl("orders_copy")).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			seen[n] = true
+			if n != before && n != before+3000 {
+				t.Fatalf("orders_copy holds %d rows: part of a 3000-row upstream transaction was applied (before: %d)", n, before)
+			}
+			if n == before+3000 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the large transaction was not applied within 60s")
+			}
 		}
-		seen[n] = true
-		if n != before && n != before+3000 {
-			t.Fatalf("orders_copy holds %d rows: part of a 3000-row upstream transaction was applied (before: %d)", n, before)
-		}
-		if n == before+3000 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the large transaction was not applied within 60s")
-		}
-	}
-	e.caughtUp(30 * time.Second)
-	e.verify()
-	e.stop(p)
+		e.caughtUp(30 * time.Second)
+		e.verify()
+		e.stop(p)
+	})
 }
 
 func TestUpdatesMoveRowsBetweenGroupsAndDeletesEmptyGroups(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	p := e.start()
-	q := func(s string, args ...any) {
-		e.exec(e.up, strings.ReplaceAll(s, "ORDERS", "`"+e.shop+"`.orders"), args...)
-	}
-	q("INSERT INTO ORDERS (id, customer_id, amount, status, created_at) VALUES (1, 1, 10.10, 'new', NOW()), (2, 1, 20.20, 'new', NOW()), (3, 2, 300.00, 'new', NOW()), (4, 3, 0.01, 'new', NOW())")
-	e.caughtUp(30 * time.Second)
-	e.verify()
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store})
+		p := e.start()
+		q := func(s string, args ...any) {
+			e.exec(e.up, strings.ReplaceAll(s, "ORDERS", "`"+e.shop+"`.orders"), args...)
+		}
+		q("INSERT INTO ORDERS (id, customer_id, amount, status, created_at) VALUES (1, 1, 10.10, 'new', NOW()), (2, 1, 20.20, 'new', NOW()), (3, 2, 300.00, 'new', NOW()), (4, 3, 0.01, 'new', NOW())")
+		e.caughtUp(30 * time.Second)
+		e.verify()
 
-	q("UPDATE ORDERS SET customer_id = 2 WHERE id = 1")                 // moves between groups
-	q("UPDATE ORDERS SET customer_id = 4, amount = 99.99 WHERE id = 2") // moves into a new group, new amount: customer 1 is now empty
-	q("UPDATE ORDERS SET amount = amount + 0.01 WHERE id = 3")          // stays, sum changes
-	q("DELETE FROM ORDERS WHERE id = 4")                                // empties customer 3
-	q("UPDATE ORDERS SET status = 'cancelled' WHERE id = 3")            // leaves big_orders
-	e.caughtUp(30 * time.Second)
-	e.verify()
+		q("UPDATE ORDERS SET customer_id = 2 WHERE id = 1")                 // moves between groups
+		q("UPDATE ORDERS SET customer_id = 4, amount = 99.99 WHERE id = 2") // moves into a new group, new amount: customer 1 is now empty
+		q("UPDATE ORDERS SET amount = amount + 0.01 WHERE id = 3")          // stays, sum changes
+		q("DELETE FROM ORDERS WHERE id = 4")                                // empties customer 3
+		q("UPDATE ORDERS SET status = 'cancelled' WHERE id = 3")            // leaves big_orders
+		e.caughtUp(30 * time.Second)
+		e.verify()
 
-	var n int
-	if err := e.down.QueryRow("SELECT COUNT(*) FROM `" + e.derived + "`.customer_totals WHERE customer_id IN (1, 3)").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
-		t.Errorf("groups emptied by moves and deletes still have %d rows in customer_totals", n)
-	}
-	// The primary key itself changes: copy must delete the old id.
-	q("UPDATE ORDERS SET id = 10 WHERE id = 1")
-	e.caughtUp(30 * time.Second)
-	e.verify()
-	e.stop(p)
+		var n int
+		if err := e.down.QueryRow("SELECT COUNT(*) FROM " + e.tbl("customer_totals") + " WHERE customer_id IN (1, 3)").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("groups emptied by moves and deletes still have %d rows in customer_totals", n)
+		}
+		// The primary key itself changes: copy must delete the old id.
+		q("UPDATE ORDERS SET id = 10 WHERE id = 1")
+		e.caughtUp(30 * time.Second)
+		e.verify()
+		e.stop(p)
+	})
 }
 
 func TestInvalidConfigExitsTwoNamingFileAndKey(t *testing.T) {

@@ -44,70 +44,36 @@ func exampleBinary(t *testing.T) string {
 // flow's checkpoint.
 func (e *env) startExample(config string) *process {
 	e.t.Helper()
-	cmd := exec.Command(exampleBinary(e.t), "run", "-c", config)
-	cmd.Env = os.Environ()
-	p := &process{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	e.t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if e.t.Failed() {
-			e.t.Logf("example output:\n%s", tail(p.out.String(), 4000))
-		}
+	return e.launch("the example", e.exampleCommand("run", config), func() bool {
+		cps, _ := e.checkpoints()
+		_, ok := cps["loyalty"]
+		return ok
 	})
-	e.waitFor(20*time.Second, "the example to start", func() bool {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			e.t.Fatalf("the example exited at start: %v\n%s", err, p.out.String())
-		default:
-		}
-		var n int
-		_ = e.down.QueryRow(fmt.Sprintf("SELECT COUNT(*) FROM `%s`.binflow_checkpoints WHERE flow = 'loyalty'", e.derived)).Scan(&n)
-		return n == 1
-	})
-	return p
+}
+
+func (e *env) exampleCommand(sub, config string) *exec.Cmd {
+	cmd := exec.Command(exampleBinary(e.t), sub, "-c", config)
+	cmd.Env = append(os.Environ(), "BINFLOW_TEST_UPSTREAM_PASSWORD="+testenv.Password, "BINFLOW_TEST_DOWNSTREAM_PASSWORD="+testenv.Password)
+	return cmd
 }
 
 // A binary of one's own (examples/custom-function) runs a registered Go
-// function with params and per-flow state: after a kill -9 in the middle of
-// a stream of new orders, each customer's count of big orders equals the
-// orders inserted at or above the threshold: the state was neither lost nor
+// function with params and per-flow state, into each store: after a kill -9
+// in the middle of a stream of new orders, each customer's count of big
+// orders, in the derived table and in binflow_state, equals the orders
+// inserted at or above the threshold: the state was neither lost nor
 // applied twice.
 func TestExampleGoFunctionStateSurvivesKill9(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	upHost, upPort := testenv.UpstreamAddr()
-	downHost, downPort := testenv.DownstreamAddr()
-	cfg := fmt.Sprintf(`
-[upstream]
-host = %q
-port = %d
-user = %q
-password = %q
-server_id = %d
-start = "current"
-
-[downstream]
-host = %q
-port = %d
-user = %q
-password = %q
-database = %q
-migrations = %q
-
-[batch]
-max_rows = 50
-max_delay = "20ms"
-
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store})
+		path := testConfig{
+			upstream:   append(upstreamKeys(testenv.User, "BINFLOW_TEST_UPSTREAM_PASSWORD", 3000+e.rng.Intn(1000)), `start = "current"`),
+			downstream: e.downstreamKeys, // the env's store, migrated
+			batch:      section{}.with("max_rows", 50).with("max_delay", "20ms"),
+			flows: []string{`
 [[flows]]
 name = "loyalty"
-tables = ["%s.orders"]
+tables = ["SHOP.orders"]
   [[flows.functions]]
   kind = "go"
   name = "loyalty"
@@ -116,77 +82,73 @@ tables = ["%s.orders"]
   kind = "sink"
   table = "loyalty"
   key = ["customer_id"]
-`, upHost, upPort, testenv.User, testenv.Password, 3000+e.rng.Intn(1000), downHost, downPort, testenv.User, testenv.Password,
-		e.derived, filepath.Join(repoRoot(t), "migrations"), e.shop)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.toml")
-	writeFile(t, path, cfg)
-	// The example's migrate applies binflow's migrations, then its own
-	// (migrations/ next to the config).
-	if err := os.MkdirAll(filepath.Join(dir, "migrations", "mysql"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "migrations", "mysql", "0100_loyalty.sql"),
-		readFile(t, filepath.Join(repoRoot(t), "examples", "custom-function", "migrations", "mysql", "0100_loyalty.sql")))
-	if out, err := exec.Command(exampleBinary(t), "migrate", "-c", path).CombinedOutput(); err != nil {
-		t.Fatalf("example migrate: %v\n%s", err, out)
-	}
+`},
+		}.write(t, e.shop)
+		// The example's migrate applies binflow's migrations, then its own
+		// (migrations/<dialect>/ next to the config).
+		own := filepath.Join(filepath.Dir(path), "migrations", store)
+		if err := os.MkdirAll(own, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(own, "0100_loyalty.sql"),
+			readFile(t, filepath.Join(repoRoot(t), "examples", "custom-function", "migrations", store, "0100_loyalty.sql")))
+		if out, err := e.exampleCommand("migrate", path).CombinedOutput(); err != nil {
+			t.Fatalf("example migrate: %v\n%s", err, out)
+		}
 
-	want := map[int64]int64{}
-	insert := func(n int) {
-		for i := 0; i < n; i++ {
-			tx, err := e.up.Begin()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for j := 0; j < 5; j++ {
-				customer := int64(e.rng.Intn(8) + 1)
-				amount := e.rng.Intn(600)
-				if _, err := tx.Exec("INSERT INTO `"+e.shop+"`.orders (customer_id, amount, status, created_at) VALUES (?, ?, 'new', NOW())", customer, amount); err != nil {
+		want := map[int64]int64{}
+		insert := func(n int) {
+			for i := 0; i < n; i++ {
+				tx, err := e.up.Begin()
+				if err != nil {
 					t.Fatal(err)
 				}
-				if amount >= 300 {
-					want[customer]++
+				for j := 0; j < 5; j++ {
+					customer := int64(e.rng.Intn(8) + 1)
+					amount := e.rng.Intn(600)
+					if _, err := tx.Exec("INSERT INTO `"+e.shop+"`.orders (customer_id, amount, status, created_at) VALUES (?, ?, 'new', NOW())", customer, amount); err != nil {
+						t.Fatal(err)
+					}
+					if amount >= 300 {
+						want[customer]++
+					}
+				}
+				// Updates and deletes are dropped by the function.
+				if _, err := tx.Exec("UPDATE `"+e.shop+"`.orders SET amount = amount + 500 WHERE id % 7 = ?", e.rng.Intn(7)); err != nil {
+					t.Fatal(err)
+				}
+				if err := tx.Commit(); err != nil {
+					t.Fatal(err)
 				}
 			}
-			// Updates and deletes are dropped by the function.
-			if _, err := tx.Exec("UPDATE `"+e.shop+"`.orders SET amount = amount + 500 WHERE id % 7 = ?", e.rng.Intn(7)); err != nil {
-				t.Fatal(err)
-			}
-			if err := tx.Commit(); err != nil {
-				t.Fatal(err)
-			}
 		}
-	}
-	p := e.startExample(path)
-	insert(80)
-	time.Sleep(100 * time.Millisecond)
-	e.kill9(p)
-	insert(80)
-	p = e.startExample(path)
-	insert(40)
-	file, pos := e.upstreamPos()
-	e.waitFor(60*time.Second, "the example to catch up", func() bool {
-		var f string
-		var at uint64
-		err := e.down.QueryRow("SELECT binlog_file, binlog_pos FROM `"+e.derived+"`.binflow_checkpoints WHERE flow = 'loyalty'").Scan(&f, &at)
-		return err == nil && (f > file || f == file && at >= uint64(pos))
+		p := e.startExample(path)
+		insert(80)
+		time.Sleep(100 * time.Millisecond)
+		e.kill9(p)
+		insert(80)
+		p = e.startExample(path)
+		insert(40)
+		e.caughtUpFlows(60*time.Second, "loyalty")
+
+		var wantRows, wantState []string
+		for c, n := range want {
+			level := "silver"
+			if n >= 4 {
+				level = "gold"
+			}
+			wantRows = append(wantRows, fmt.Sprintf("%d|%d|%s", c, n, level))
+			wantState = append(wantState, fmt.Sprintf("0:loyalty|%d|%d", c, n))
+		}
+		got := e.snapshot(e.down, "SELECT customer_id, big_orders, level FROM "+e.tbl("loyalty"))
+		if diff := diffRows(got, wantRows); diff != "" {
+			t.Errorf("loyalty in %s differs from the big orders inserted:\n%s", store, diff)
+		}
+		// The state is that of the checkpoint: one count per customer.
+		state := e.snapshot(e.down, "SELECT "+e.quote("function")+", k, v FROM "+e.tbl("binflow_state")+" WHERE flow = 'loyalty'")
+		if diff := diffRows(state, wantState); diff != "" {
+			t.Errorf("binflow_state in %s differs from the big orders inserted:\n%s", store, diff)
+		}
+		e.stop(p)
 	})
-	var wantRows []string
-	for c, n := range want {
-		level := "silver"
-		if n >= 4 {
-			level = "gold"
-		}
-		wantRows = append(wantRows, fmt.Sprintf("%d|%d|%s", c, n, level))
-	}
-	got := e.snapshot(e.down, "SELECT customer_id, big_orders, level FROM `"+e.derived+"`.loyalty")
-	if diff := diffRows(got, wantRows); diff != "" {
-		t.Errorf("loyalty differs from the big orders inserted:\n%s", diff)
-	}
-	var states int
-	if err := e.down.QueryRow("SELECT COUNT(*) FROM `" + e.derived + "`.binflow_state WHERE flow = 'loyalty' AND `function` = '0:loyalty'").Scan(&states); err != nil || states != len(want) {
-		t.Errorf("binflow_state holds %d keys (%v), want one per customer (%d)", states, err, len(want))
-	}
-	e.stop(p)
 }

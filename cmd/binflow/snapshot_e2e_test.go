@@ -66,22 +66,7 @@ func (e *env) preload(orders, customers int) {
 // appear when the snapshots end).
 func (e *env) startSnapshotting() *process {
 	e.t.Helper()
-	p := &process{cmd: e.command("run"), out: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	e.t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if e.t.Failed() {
-			e.t.Logf("binflow output:\n%s", tail(p.out.String(), 8000))
-		}
-	})
-	return p
+	return e.launch("binflow", e.command("run"), func() bool { return true })
 }
 
 // alive fails the test if binflow exited.
@@ -107,7 +92,7 @@ func (e *env) snapshotsDone(p *process, timeout time.Duration) {
 
 func (e *env) count(table string) int {
 	var n int
-	_ = e.down.QueryRow("SELECT COUNT(*) FROM `" + e.derived + "`." + table).Scan(&n)
+	_ = e.down.QueryRow("SELECT COUNT(*) FROM " + e.tbl(table)).Scan(&n)
 	return n
 }
 
@@ -165,81 +150,87 @@ func (e *env) runCommand(args ...string) (string, int) {
 }
 
 // The rows a table held before binflow started are in its derived tables,
-// exactly once, although the table is written to during the snapshot.
+// exactly once, although the table is written to during the snapshot; in
+// every store.
 func TestSnapshotWithConcurrentWriter(t *testing.T) {
-	e := newEnv(t, envOptions{extraFlow: snapshotConfig})
-	e.preload(10000, 1000)
-	w := e.startWriter()
-	p := e.startSnapshotting()
-	e.snapshotsDone(p, 60*time.Second)
-	time.Sleep(300 * time.Millisecond) // streaming after the snapshot, still under writes
-	txns := w.stop(t)
-	e.caughtUp(60 * time.Second)
-	rows := e.verify()
-	out := p.out.String()
-	for _, want := range []string{"consistent view opened", "snapshot done", "snapshot progress"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("binflow's log lacks %q", want)
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store, extraFlow: snapshotConfig})
+		e.preload(10000, 1000)
+		w := e.startWriter()
+		p := e.startSnapshotting()
+		e.snapshotsDone(p, 60*time.Second)
+		time.Sleep(300 * time.Millisecond) // streaming after the snapshot, still under writes
+		txns := w.stop(t)
+		e.caughtUp(60 * time.Second)
+		rows := e.verify()
+		out := p.out.String()
+		for _, want := range []string{"consistent view opened", "snapshot done", "snapshot progress"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("binflow's log lacks %q", want)
+			}
 		}
-	}
-	e.stop(p)
-	t.Logf("snapshot of 11000 rows under %d concurrent transactions: %d derived rows verified", txns, rows)
+		e.stop(p)
+		t.Logf("snapshot of 11000 rows under %d concurrent transactions: %d derived rows verified", txns, rows)
+	})
 }
 
 var resumedRE = regexp.MustCompile(`"flow":"([a-z_]+)".*"rows_done":(\d+).*snapshot: resuming after the last committed chunk`)
 
 // kill -9 in the middle of a snapshot, twice: each restart resumes after the
-// last committed chunk (not from zero) and the result is exact.
+// last committed chunk (not from zero) and the result is exact; in every
+// store.
 func TestSnapshotResumesAfterKill9(t *testing.T) {
-	e := newEnv(t, envOptions{extraFlow: snapshotConfig})
-	e.preload(20000, 2000)
-	w := e.startWriter()
-	resumed := map[string]int{}
-	for kill := 1; kill <= 2; kill++ {
-		p := e.startSnapshotting()
-		// Wait for progress past the last kill's, then kill.
-		var flowName string
-		var at int
-		e.waitFor(60*time.Second, "a snapshot in progress", func() bool {
-			e.alive(p)
-			err := e.down.QueryRow("SELECT flow, rows_done FROM `"+e.derived+"`.binflow_snapshots "+
-				"WHERE flow = 'orders_copy' AND rows_done > ? AND rows_done < 15000", resumed["orders_copy"]+600).Scan(&flowName, &at)
-			return err == nil
-		})
-		e.kill9(p)
-		var recorded int
-		if err := e.down.QueryRow("SELECT rows_done FROM `" + e.derived + "`.binflow_snapshots WHERE flow = 'orders_copy'").Scan(&recorded); err != nil {
-			t.Fatalf("kill %d: no snapshot progress left for orders_copy: %v", kill, err)
-		}
-		resumed["orders_copy"] = recorded
-		t.Logf("kill %d: orders_copy killed with %d rows copied", kill, recorded)
-	}
-	p := e.startSnapshotting()
-	e.snapshotsDone(p, 90*time.Second)
-	txns := w.stop(t)
-	e.caughtUp(60 * time.Second)
-	rows := e.verify()
-
-	// The last run resumed orders_copy where the last kill left it.
-	m := resumedRE.FindAllStringSubmatch(p.out.String(), -1)
-	found := false
-	for _, g := range m {
-		if g[1] == "orders_copy" {
-			n, _ := strconv.Atoi(g[2])
-			if n != resumed["orders_copy"] {
-				t.Errorf("orders_copy resumed at %d rows, the progress record said %d", n, resumed["orders_copy"])
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store, extraFlow: snapshotConfig})
+		e.preload(20000, 2000)
+		w := e.startWriter()
+		resumed := map[string]int{}
+		for kill := 1; kill <= 2; kill++ {
+			p := e.startSnapshotting()
+			// Wait for progress past the last kill's, then kill.
+			var flowName string
+			var at int
+			e.waitFor(60*time.Second, "a snapshot in progress", func() bool {
+				e.alive(p)
+				err := e.down.QueryRow(fmt.Sprintf("SELECT flow, rows_done FROM %s "+
+					"WHERE flow = 'orders_copy' AND rows_done > %d AND rows_done < 15000", e.tbl("binflow_snapshots"), resumed["orders_copy"]+600)).Scan(&flowName, &at)
+				return err == nil
+			})
+			e.kill9(p)
+			var recorded int
+			if err := e.down.QueryRow("SELECT rows_done FROM " + e.tbl("binflow_snapshots") + " WHERE flow = 'orders_copy'").Scan(&recorded); err != nil {
+				t.Fatalf("kill %d: no snapshot progress left for orders_copy: %v", kill, err)
 			}
-			found = true
+			resumed["orders_copy"] = recorded
+			t.Logf("kill %d: orders_copy killed with %d rows copied", kill, recorded)
 		}
-	}
-	if !found {
-		t.Errorf("no log line says orders_copy resumed after its last chunk")
-	}
-	if !strings.Contains(p.out.String(), `"resumes":2`) {
-		t.Errorf("the finished snapshot does not count 2 resumes")
-	}
-	e.stop(p)
-	t.Logf("2 kills mid-snapshot under %d concurrent transactions: resumed at %d rows; %d derived rows verified", txns, resumed["orders_copy"], rows)
+		p := e.startSnapshotting()
+		e.snapshotsDone(p, 90*time.Second)
+		txns := w.stop(t)
+		e.caughtUp(60 * time.Second)
+		rows := e.verify()
+
+		// The last run resumed orders_copy where the last kill left it.
+		m := resumedRE.FindAllStringSubmatch(p.out.String(), -1)
+		found := false
+		for _, g := range m {
+			if g[1] == "orders_copy" {
+				n, _ := strconv.Atoi(g[2])
+				if n != resumed["orders_copy"] {
+					t.Errorf("orders_copy resumed at %d rows, the progress record said %d", n, resumed["orders_copy"])
+				}
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no log line says orders_copy resumed after its last chunk")
+		}
+		if !strings.Contains(p.out.String(), `"resumes":2`) {
+			t.Errorf("the finished snapshot does not count 2 resumes")
+		}
+		e.stop(p)
+		t.Logf("2 kills mid-snapshot under %d concurrent transactions: resumed at %d rows; %d derived rows verified", txns, resumed["orders_copy"], rows)
+	})
 }
 
 // verify passes on a correct flow, also while binflow runs and the

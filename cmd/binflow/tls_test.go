@@ -61,73 +61,17 @@ func newTLSWorld(t *testing.T, upstream, downstream tlsSide) *tlsWorld {
 		"BINFLOW_TLS_TEST_UPSTREAM_PASSWORD":   upstream.password,
 		"BINFLOW_TLS_TEST_DOWNSTREAM_PASSWORD": downstream.password,
 	}
-	upHost, upPort := testenv.UpstreamAddr()
 	downHost, downPort := testenv.DownstreamAddr()
-	text := fmt.Sprintf(`[upstream]
-host = %q
-port = %d
-user = %q
-password_env = "BINFLOW_TLS_TEST_UPSTREAM_PASSWORD"
-server_id = %d
-%s
-[downstream]
-host = %q
-port = %d
-user = %q
-password_env = "BINFLOW_TLS_TEST_DOWNSTREAM_PASSWORD"
-database = %q
-migrations = %q
-%s
-[batch]
-max_delay = "50ms"
-retry_max = "1s"
-
-[log]
-level = "debug"
-format = "json"
-
-[[flows]]
-name = "orders_copy"
-tables = ["%[12]s.orders"]
-  [[flows.functions]]
-  kind = "project"
-  columns = ["id", "customer_id", "amount", "status", "created_at"]
-  [[flows.functions]]
-  kind = "sink"
-  table = "orders_copy"
-  key = ["id"]
-
-[[flows]]
-name = "customer_totals"
-tables = ["%[12]s.orders"]
-  [[flows.functions]]
-  kind = "aggregate"
-  group_by = ["customer_id"]
-  aggregates = [
-    { column = "order_count", func = "count" },
-    { column = "total_amount", func = "sum", of = "amount" },
-  ]
-  [[flows.functions]]
-  kind = "sink"
-  table = "customer_totals"
-`, upHost, upPort, upstream.user, 5000+mrand.Intn(1000), tlsKeysText(upstream.keys),
-		downHost, downPort, downstream.user, w.derived, filepath.Join(repoRoot(t), "migrations"), tlsKeysText(downstream.keys),
-		w.shop)
-	w.configPath = filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(w.configPath, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	w.configPath = testConfig{
+		upstream: upstreamKeys(upstream.user, "BINFLOW_TLS_TEST_UPSTREAM_PASSWORD", 5000+mrand.Intn(1000)).withTLS(upstream.keys),
+		downstream: section{}.with("host", downHost).with("port", downPort).with("user", downstream.user).
+			with("password_env", "BINFLOW_TLS_TEST_DOWNSTREAM_PASSWORD").with("database", w.derived).
+			with("migrations", filepath.Join(repoRoot(t), "migrations")).withTLS(downstream.keys),
+		batch:    section{}.with("max_delay", "50ms").with("retry_max", "1s"),
+		debugLog: true,
+		flows:    []string{ordersCopyFlow, customerTotalsFlow},
+	}.write(t, w.shop)
 	return w
-}
-
-func tlsKeysText(keys map[string]string) string {
-	var b strings.Builder
-	for _, k := range []string{"tls", "tls_ca", "tls_cert", "tls_key", "tls_server_name"} {
-		if v, ok := keys[k]; ok {
-			fmt.Fprintf(&b, "%s = %q\n", k, v)
-		}
-	}
-	return b.String()
 }
 
 func (w *tlsWorld) command(ctx context.Context, args ...string) *exec.Cmd {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/binflow/binflow/connectors"
+	"github.com/binflow/binflow/connectors/internal/stmt"
 )
 
 // applyScratch holds the buffers one Apply reuses across its statements.
@@ -34,78 +35,27 @@ func (s *Store) Apply(ctx context.Context, b *connectors.Batch) error {
 	return nil
 }
 
-func (s *Store) apply(ctx context.Context, b *connectors.Batch) (err error) {
+func (s *Store) apply(ctx context.Context, b *connectors.Batch) error {
 	if err := checkCheckpoint(b.Checkpoint); err != nil {
 		return err
 	}
-	sc, _ := s.scratch.Get().(*applyScratch)
-	if sc == nil {
-		sc = &applyScratch{}
-	}
-	defer func() {
-		clear(sc.args[:cap(sc.args)]) // drop references to the batch's values
-		s.scratch.Put(sc)
-	}()
-
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback() // the error that matters is err
+	return s.inTx(ctx, func(tx *sql.Tx, sc *applyScratch) (bool, error) {
+		applied, err := checkpointStored(ctx, tx, b.Checkpoint)
+		if err != nil || applied {
+			return false, err // applied: committed before, release the checkpoint lock
 		}
-	}()
-
-	applied, err := checkpointStored(ctx, tx, b.Checkpoint)
-	if err != nil {
-		return err
-	}
-	if applied {
-		if err := tx.Rollback(); err != nil {
-			return fmt.Errorf("release checkpoint lock: %w", err)
+		if err := s.applyWrites(ctx, tx, sc, b); err != nil {
+			return false, err
 		}
-		return nil
-	}
-	for i := range b.Deletes {
-		if err := s.applyDelete(ctx, tx, sc, &b.Deletes[i]); err != nil {
-			return fmt.Errorf("delete %d from table %q: %w", i, b.Deletes[i].Table, err)
-		}
-	}
-	for i := range b.Upserts {
-		if err := s.applyUpsert(ctx, tx, sc, &b.Upserts[i]); err != nil {
-			return fmt.Errorf("upsert %d into table %q: %w", i, b.Upserts[i].Table, err)
-		}
-	}
-	for i := range b.Inserts {
-		if err := s.applyInsert(ctx, tx, sc, &b.Inserts[i]); err != nil {
-			return fmt.Errorf("insert %d into table %q: %w", i, b.Inserts[i].Table, err)
-		}
-	}
-	for i := range b.Deltas {
-		if err := s.applyDelta(ctx, tx, sc, &b.Deltas[i]); err != nil {
-			return fmt.Errorf("delta %d on table %q: %w", i, b.Deltas[i].Table, err)
-		}
-	}
-	for i := range b.Recomputes {
-		if err := s.applyRecompute(ctx, tx, sc, &b.Recomputes[i]); err != nil {
-			return fmt.Errorf("recompute %d of table %q: %w", i, b.Recomputes[i].Table, err)
-		}
-	}
-	if err := storeCheckpoint(ctx, tx, b.Checkpoint); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+		return true, storeCheckpoint(ctx, tx, b.Checkpoint)
+	})
 }
 
 // shape returns the cached statement shape, building it on first use.
 func (s *Store) shape(sc *applyScratch, kind statementKind, table string, key, columns []string, zeroColumn string,
 	build func() (*stmtShape, error)) (*stmtShape, error) {
-	sc.shapeKey = appendShapeKey(sc.shapeKey[:0], kind, table, key, columns, zeroColumn)
-	return s.shapes.get(sc.shapeKey, build)
+	sc.shapeKey = stmt.AppendShapeKey(sc.shapeKey[:0], kind, table, key, columns, zeroColumn)
+	return s.shapes.Get(sc.shapeKey, build)
 }
 
 func (s *Store) applyDelete(ctx context.Context, tx *sql.Tx, sc *applyScratch, d *connectors.Delete) error {
@@ -153,7 +103,7 @@ func (s *Store) applyDelta(ctx context.Context, tx *sql.Tx, sc *applyScratch, d 
 	if err := checkRows(d.Rows, shape, d.Key); err != nil {
 		return err
 	}
-	if err := checkDeltaValues(d.Rows, len(d.Key), d.Columns); err != nil {
+	if err := stmt.CheckDeltaValues(d.Rows, len(d.Key), d.Columns); err != nil {
 		return err
 	}
 	if err := s.execChunks(ctx, tx, sc, shape, d.Rows); err != nil {
@@ -194,7 +144,7 @@ func (s *Store) applyRecompute(ctx context.Context, tx *sql.Tx, sc *applyScratch
 	if len(r.Keys) == 0 {
 		return nil
 	}
-	shape, err := s.shape(sc, kindRecompute, r.Table, r.Key, recomputeColumns(r.Set), "", func() (*stmtShape, error) {
+	shape, err := s.shape(sc, kindRecompute, r.Table, r.Key, stmt.RecomputeColumns(r.Set), "", func() (*stmtShape, error) {
 		return recomputeShape(r.Table, r.Key, r.Set)
 	})
 	if err != nil {

@@ -1,9 +1,9 @@
 package mysql
 
 import (
-	"errors"
-	"fmt"
 	"strings"
+
+	"github.com/binflow/binflow/connectors/internal/stmt"
 )
 
 // QuoteIdent quotes one MySQL identifier (a database, table or column name)
@@ -29,51 +29,11 @@ func quoteTable(name string) (string, error) {
 	return b.String(), nil
 }
 
-var (
-	errEmptyIdent = errors.New("identifier is empty")
-	errNULIdent   = errors.New("identifier contains a NUL byte")
-)
-
 // writeIdent appends the quoted form of name to b.
-func writeIdent(b *strings.Builder, name string) error {
-	if name == "" {
-		return errEmptyIdent
-	}
-	if strings.IndexByte(name, 0) >= 0 {
-		return fmt.Errorf("%w: %q", errNULIdent, name)
-	}
-	b.Grow(len(name) + 2)
-	b.WriteByte('`')
-	for {
-		i := strings.IndexByte(name, '`')
-		if i < 0 {
-			break
-		}
-		b.WriteString(name[:i+1])
-		b.WriteByte('`')
-		name = name[i+1:]
-	}
-	b.WriteString(name)
-	b.WriteByte('`')
-	return nil
-}
+func writeIdent(b *strings.Builder, name string) error { return stmt.WriteIdent(b, name, '`') }
 
 // writeTable appends the quoted form of a possibly database-qualified table
 // name to b.
 func writeTable(b *strings.Builder, name string) error {
-	db, table, qualified := strings.Cut(name, ".")
-	if !qualified {
-		if err := writeIdent(b, name); err != nil {
-			return fmt.Errorf("table name %q: %w", name, err)
-		}
-		return nil
-	}
-	if err := writeIdent(b, db); err != nil {
-		return fmt.Errorf("database part of table name %q: %w", name, err)
-	}
-	b.WriteByte('.')
-	if err := writeIdent(b, table); err != nil {
-		return fmt.Errorf("table part of table name %q: %w", name, err)
-	}
-	return nil
+	return stmt.WriteTable(b, name, '`', "database")
 }

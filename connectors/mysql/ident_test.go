@@ -3,6 +3,8 @@ package mysql
 import (
 	"errors"
 	"testing"
+
+	"github.com/binflow/binflow/connectors/internal/stmt"
 )
 
 func TestQuoteIdent(t *testing.T) {
@@ -23,8 +25,8 @@ func TestQuoteIdent(t *testing.T) {
 		{name: "quotes", in: `it's "quoted"`, want: "`it's \"quoted\"`"},
 		{name: "backslash", in: `a\b`, want: "`a\\b`"},
 		{name: "dot stays inside", in: "db.table", want: "`db.table`"},
-		{name: "empty", in: "", wantErr: errEmptyIdent},
-		{name: "NUL", in: "a\x00b", wantErr: errNULIdent},
+		{name: "empty", in: "", wantErr: stmt.ErrEmptyIdent},
+		{name: "NUL", in: "a\x00b", wantErr: stmt.ErrNULIdent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,10 +59,10 @@ func TestQuoteTable(t *testing.T) {
 		{name: "split at first dot", in: "shop.orders.2024", want: "`shop`.`orders.2024`"},
 		{name: "hostile table", in: "we`ird; DROP TABLE x", want: "`we``ird; DROP TABLE x`"},
 		{name: "hostile both", in: "d`b.t`; --", want: "`d``b`.`t``; --`"},
-		{name: "empty", in: "", wantErr: errEmptyIdent},
-		{name: "empty database", in: ".orders", wantErr: errEmptyIdent},
-		{name: "empty table", in: "shop.", wantErr: errEmptyIdent},
-		{name: "NUL in table", in: "shop.or\x00ders", wantErr: errNULIdent},
+		{name: "empty", in: "", wantErr: stmt.ErrEmptyIdent},
+		{name: "empty database", in: ".orders", wantErr: stmt.ErrEmptyIdent},
+		{name: "empty table", in: "shop.", wantErr: stmt.ErrEmptyIdent},
+		{name: "NUL in table", in: "shop.or\x00ders", wantErr: stmt.ErrNULIdent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,21 +5,17 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
-	"slices"
 	"time"
 
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/database"
+	"github.com/binflow/binflow/connectors/internal/migrations"
 )
 
 // migrationsTable records which migration files were applied, by file name.
-const migrationsTable = "binflow_migrations"
+const migrationsTable = migrations.Table
 
 // migrationsSubdir is the folder of a migrations directory that holds the
 // files for MySQL and MariaDB.
@@ -52,182 +48,22 @@ func (s *Store) migrate(ctx context.Context, dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := newMigrationStore(fsys)
-	if err != nil {
-		return nil, err
-	}
-	provider, err := goose.NewProvider(goose.DialectCustom, s.db.DB, fsys,
-		goose.WithStore(store),
-		goose.WithDisableGlobalRegistry(true),
-		goose.WithAllowOutofOrder(true),
-		goose.WithSessionLocker(migrationLock{name: migrationLockName(s.database), timeout: migrateLockTimeout}),
-	)
-	if err != nil {
-		return nil, err
-	}
-	results, err := provider.Up(ctx)
-	var partial *goose.PartialError
-	if errors.As(err, &partial) {
-		return resultNames(partial.Applied), fmt.Errorf("%s: %w", path.Base(partial.Failed.Source.Path), partial.Err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return resultNames(results), nil
+	return migrations.Up(ctx, s.db.DB, fsys, migrationStatements(), migrationLock{name: migrationLockName(s.database), timeout: migrateLockTimeout})
 }
 
-func resultNames(results []*goose.MigrationResult) []string {
-	names := make([]string, 0, len(results))
-	for _, r := range results {
-		names = append(names, path.Base(r.Source.Path))
+// migrationStatements are MySQL's SQL on binflow_migrations.
+func migrationStatements() migrations.Statements {
+	return migrations.Statements{
+		Create: "CREATE TABLE IF NOT EXISTS `" + migrationsTable + "` (" +
+			"`name` VARCHAR(255) NOT NULL PRIMARY KEY, " +
+			"`applied_at` TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)" +
+			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+		Exists:    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+		Insert:    "INSERT INTO `" + migrationsTable + "` (`name`) VALUES (?)",
+		Delete:    "DELETE FROM `" + migrationsTable + "` WHERE `name` = ?",
+		AppliedAt: "SELECT `applied_at` FROM `" + migrationsTable + "` WHERE `name` = ?",
+		List:      "SELECT `name` FROM `" + migrationsTable + "`",
 	}
-	return names
-}
-
-// migrationStore is goose's version store on binflow_migrations(name,
-// applied_at): it records file names rather than goose's version rows. Goose
-// identifies a migration by the number its file name starts with; the store
-// maps that number to the file's name. Goose's "version 0" (the table
-// exists) is implied by the table and not stored.
-type migrationStore struct {
-	names map[int64]string // version -> file name
-}
-
-var _ database.StoreExtender = (*migrationStore)(nil)
-
-func newMigrationStore(fsys fs.FS) (*migrationStore, error) {
-	files, err := fs.Glob(fsys, "*.sql")
-	if err != nil {
-		return nil, err
-	}
-	if len(files) == 0 {
-		return nil, errors.New("no .sql migration files")
-	}
-	m := &migrationStore{names: make(map[int64]string, len(files))}
-	for _, f := range files {
-		v, err := goose.NumericComponent(f)
-		if err != nil {
-			return nil, fmt.Errorf("migration file %s: %w", f, err)
-		}
-		if other, ok := m.names[v]; ok {
-			return nil, fmt.Errorf("migration files %s and %s have the same number %d", other, f, v)
-		}
-		m.names[v] = f
-	}
-	return m, nil
-}
-
-func (m *migrationStore) Tablename() string { return migrationsTable }
-
-func (m *migrationStore) CreateVersionTable(ctx context.Context, db database.DBTxConn) error {
-	_, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS `"+migrationsTable+"` ("+
-		"`name` VARCHAR(255) NOT NULL PRIMARY KEY, "+
-		"`applied_at` TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)"+
-		") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
-	return err
-}
-
-func (m *migrationStore) TableExists(ctx context.Context, db database.DBTxConn) (bool, error) {
-	var n int
-	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables "+
-		"WHERE table_schema = DATABASE() AND table_name = ?", migrationsTable).Scan(&n)
-	return n > 0, err
-}
-
-func (m *migrationStore) name(version int64) (string, error) {
-	name, ok := m.names[version]
-	if !ok {
-		return "", fmt.Errorf("no migration file numbered %d", version)
-	}
-	return name, nil
-}
-
-func (m *migrationStore) Insert(ctx context.Context, db database.DBTxConn, req database.InsertRequest) error {
-	if req.Version == 0 {
-		return nil
-	}
-	name, err := m.name(req.Version)
-	if err != nil {
-		return err
-	}
-	_, err = db.ExecContext(ctx, "INSERT INTO `"+migrationsTable+"` (`name`) VALUES (?)", name)
-	return err
-}
-
-func (m *migrationStore) Delete(ctx context.Context, db database.DBTxConn, version int64) error {
-	name, err := m.name(version)
-	if err != nil {
-		return err
-	}
-	_, err = db.ExecContext(ctx, "DELETE FROM `"+migrationsTable+"` WHERE `name` = ?", name)
-	return err
-}
-
-func (m *migrationStore) GetMigration(ctx context.Context, db database.DBTxConn, version int64) (*database.GetMigrationResult, error) {
-	if version == 0 {
-		return &database.GetMigrationResult{IsApplied: true}, nil
-	}
-	name, ok := m.names[version]
-	if !ok {
-		return nil, database.ErrVersionNotFound
-	}
-	var at time.Time
-	err := db.QueryRowContext(ctx, "SELECT `applied_at` FROM `"+migrationsTable+"` WHERE `name` = ?", name).Scan(&at)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, database.ErrVersionNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &database.GetMigrationResult{Timestamp: at, IsApplied: true}, nil
-}
-
-// recorded returns the versions of the recorded file names, newest first,
-// ending with the implied version 0.
-func (m *migrationStore) recorded(ctx context.Context, db database.DBTxConn) ([]int64, error) {
-	rows, err := db.QueryContext(ctx, "SELECT `name` FROM `"+migrationsTable+"`")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var versions []int64
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		v, err := goose.NumericComponent(name)
-		if err != nil {
-			return nil, fmt.Errorf("recorded migration %q: %w", name, err)
-		}
-		versions = append(versions, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	slices.Sort(versions)
-	slices.Reverse(versions)
-	return append(versions, 0), nil
-}
-
-func (m *migrationStore) GetLatestVersion(ctx context.Context, db database.DBTxConn) (int64, error) {
-	versions, err := m.recorded(ctx, db)
-	if err != nil {
-		return 0, err
-	}
-	return versions[0], nil
-}
-
-func (m *migrationStore) ListMigrations(ctx context.Context, db database.DBTxConn) ([]*database.ListMigrationsResult, error) {
-	versions, err := m.recorded(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*database.ListMigrationsResult, len(versions))
-	for i, v := range versions {
-		out[i] = &database.ListMigrationsResult{Version: v, IsApplied: true}
-	}
-	return out, nil
 }
 
 // migrationLock serializes migrations of one database with a server-wide

@@ -2,15 +2,11 @@ package mysql
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
-	"io"
-	"net"
-	"strings"
-	"syscall"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/binflow/binflow/connectors/internal/connerr"
 )
 
 // Server error numbers this package looks at.
@@ -78,33 +74,11 @@ func retryable(err error) bool {
 		return false
 	case errors.Is(err, context.DeadlineExceeded):
 		return true
-	case errors.Is(err, driver.ErrBadConn),
-		errors.Is(err, mysql.ErrInvalidConn),
+	case errors.Is(err, mysql.ErrInvalidConn),
 		errors.Is(err, mysql.ErrPktSync),
 		errors.Is(err, mysql.ErrPktSyncMul),
-		errors.Is(err, mysql.ErrBusyBuffer),
-		errors.Is(err, sql.ErrConnDone),
-		errors.Is(err, io.EOF),
-		errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, syscall.ECONNABORTED),
-		errors.Is(err, syscall.EPIPE),
-		errors.Is(err, syscall.ETIMEDOUT),
-		errors.Is(err, syscall.EHOSTUNREACH),
-		errors.Is(err, syscall.ENETUNREACH):
+		errors.Is(err, mysql.ErrBusyBuffer):
 		return true
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return true
-	}
-	// Some paths flatten the cause into text.
-	msg := err.Error()
-	for _, s := range []string{"connection refused", "connection reset", "broken pipe", "bad connection", "invalid connection"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
+	return connerr.Lost(err) || connerr.TextSays(err, "invalid connection")
 }

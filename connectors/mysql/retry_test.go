@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/binflow/binflow/connectors/internal/stmt"
 )
 
 func TestRetryable(t *testing.T) {
@@ -50,7 +52,7 @@ func TestRetryable(t *testing.T) {
 		{"1064 syntax", serverErr(1064), false},
 		{"1153 packet too large", serverErr(1153), false},
 		{"not migrated", fmt.Errorf("%w (%w)", ErrNotMigrated, serverErr(1146)), false},
-		{"validation", errNullKey, false},
+		{"validation", stmt.ErrNullKey, false},
 		{"plain error", errors.New("row 3 has 2 values, want 3"), false},
 	}
 	for _, tt := range tests {

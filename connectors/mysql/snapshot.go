@@ -363,7 +363,11 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx, *applyScratch) (bool,
 	}
 	commit, err := fn(tx, sc)
 	if err != nil || !commit {
-		_ = tx.Rollback() // the error that matters is err
+		// On error, that error is the one that matters; otherwise a failed
+		// rollback (which releases the checkpoint's row lock) is reported.
+		if rbErr := tx.Rollback(); err == nil && rbErr != nil {
+			return fmt.Errorf("end transaction: %w", rbErr)
+		}
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -1,10 +1,8 @@
 package mysql
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/binflow/binflow/connectors"
+	"github.com/binflow/binflow/connectors/internal/stmt"
 )
 
 // Statement limits. A statement carries at most maxRowsPerStatement rows and
@@ -25,15 +24,15 @@ const (
 )
 
 // statementKind tells which multi-row statement a shape is for.
-type statementKind byte
+type statementKind = stmt.Kind
 
 const (
-	kindUpsert statementKind = iota + 1
-	kindDelete
-	kindDelta
-	kindZeroDelete
-	kindInsert
-	kindRecompute
+	kindUpsert     = stmt.Upsert
+	kindDelete     = stmt.Delete
+	kindDelta      = stmt.Delta
+	kindZeroDelete = stmt.ZeroDelete
+	kindInsert     = stmt.Insert
+	kindRecompute  = stmt.Recompute
 )
 
 // stmtShape is the SQL of one multi-row statement for one table and column
@@ -455,76 +454,8 @@ func writeLookup(b *strings.Builder, outer, table string, c connectors.Computed)
 	return nil
 }
 
-// recomputeColumns flattens the Set of a recompute for its shape key: the
-// names of each column, then its match and state key columns (the lists
-// counted, so that no two recomputes share a flattening).
-func recomputeColumns(set []connectors.Computed) []string {
-	out := make([]string, 0, 8*len(set))
-	for _, c := range set {
-		out = append(out, c.Column, c.Func, c.State, c.Of, c.Num, c.Den, strconv.Itoa(len(c.Match)))
-		out = append(out, c.Match...)
-		out = append(out, c.StateKey...)
-	}
-	return out
-}
-
-// maxCachedShapes bounds the shape cache; past it the cache starts afresh.
-// Each shape holds at most one full statement (tens of KB).
-const maxCachedShapes = 512
-
-// shapeCache keeps the statement shapes of a store, keyed by statement kind,
-// table and columns.
-type shapeCache struct {
-	mu     sync.Mutex
-	shapes map[string]*stmtShape
-}
-
-// appendShapeKey appends an unambiguous encoding of a shape to dst: every
-// name is length-prefixed, so no two shapes share a key whatever the names
-// contain.
-func appendShapeKey(dst []byte, kind statementKind, table string, key, columns []string, zeroColumn string) []byte {
-	dst = append(dst, byte(kind))
-	dst = appendKeyString(dst, table)
-	dst = binary.AppendUvarint(dst, uint64(len(key)))
-	for _, k := range key {
-		dst = appendKeyString(dst, k)
-	}
-	dst = binary.AppendUvarint(dst, uint64(len(columns)))
-	for _, c := range columns {
-		dst = appendKeyString(dst, c)
-	}
-	return appendKeyString(dst, zeroColumn)
-}
-
-func appendKeyString(dst []byte, s string) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(s)))
-	return append(dst, s...)
-}
-
-// get returns the cached shape for key, building it on a miss. A lookup
-// that hits does not allocate.
-func (c *shapeCache) get(key []byte, build func() (*stmtShape, error)) (*stmtShape, error) {
-	c.mu.Lock()
-	s, ok := c.shapes[string(key)]
-	c.mu.Unlock()
-	if ok {
-		return s, nil
-	}
-	s, err := build()
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.shapes == nil || len(c.shapes) >= maxCachedShapes {
-		c.shapes = make(map[string]*stmtShape)
-	}
-	if old, ok := c.shapes[string(key)]; ok {
-		return old, nil
-	}
-	c.shapes[string(key)] = s
-	return s, nil
-}
+// shapeCache keeps the statement shapes of a store.
+type shapeCache = stmt.Cache[*stmtShape]
 
 // chunkLen returns how many of rows (at least one) go into the next
 // statement of shape s: no more than a full chunk, and no more than fit in
@@ -574,37 +505,8 @@ func estimateValueSize(v any) int {
 	return 64
 }
 
-// errNullKey is returned for a key value that is NULL: NULL never equals
-// anything, so such a key would silently match no row.
-var errNullKey = errors.New("key value is NULL")
-
 // checkRows checks that every row has one value per placeholder of s and no
 // NULL in its key.
 func checkRows(rows [][]any, s *stmtShape, key []string) error {
-	for r, row := range rows {
-		if len(row) != s.perRow {
-			return fmt.Errorf("row %d has %d values, want %d", r, len(row), s.perRow)
-		}
-		for i, k := range s.keyIdx {
-			if row[k] == nil {
-				return fmt.Errorf("row %d, key column %q: %w", r, key[i], errNullKey)
-			}
-		}
-	}
-	return nil
-}
-
-// checkDeltaValues checks that the delta values of each row (after the key)
-// are integers or exact decimals: never NULL, never floating point.
-func checkDeltaValues(rows [][]any, keyLen int, columns []string) error {
-	for r, row := range rows {
-		for i, v := range row[keyLen:] {
-			switch v.(type) {
-			case int64, int, int32, int16, int8, uint64, uint32, uint16, uint8, uint, decimal.Decimal:
-			default:
-				return fmt.Errorf("row %d, delta column %q: value of type %T, want int64 or decimal.Decimal", r, columns[i], v)
-			}
-		}
-	}
-	return nil
+	return stmt.CheckRows(rows, s.perRow, s.keyIdx, key)
 }

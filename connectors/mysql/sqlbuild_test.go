@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/binflow/binflow/connectors/internal/stmt"
 )
 
 func TestShapeSQL(t *testing.T) {
@@ -212,7 +214,7 @@ func TestShapeKeyIsUnambiguous(t *testing.T) {
 		{"g", kindUpsert, "ta", nil, []string{"a", "b"}, ""},
 	}
 	for _, s := range shapes {
-		k := string(appendShapeKey(nil, s.kind, s.table, s.key, s.cols, s.zeroColumn))
+		k := string(stmt.AppendShapeKey(nil, s.kind, s.table, s.key, s.cols, s.zeroColumn))
 		if other, ok := keys[k]; ok {
 			t.Errorf("shapes %s and %s share a cache key", other, s.name)
 		}
@@ -222,14 +224,14 @@ func TestShapeKeyIsUnambiguous(t *testing.T) {
 
 func TestShapeCacheHitDoesNotAllocate(t *testing.T) {
 	var c shapeCache
-	key := appendShapeKey(nil, kindUpsert, "t", []string{"a"}, []string{"a", "b"}, "")
+	key := stmt.AppendShapeKey(nil, kindUpsert, "t", []string{"a"}, []string{"a", "b"}, "")
 	build := func() (*stmtShape, error) { return upsertShape("t", []string{"a"}, []string{"a", "b"}) }
-	first, err := c.get(key, build)
+	first, err := c.Get(key, build)
 	if err != nil {
 		t.Fatal(err)
 	}
 	allocs := testing.AllocsPerRun(100, func() {
-		s, _ := c.get(key, build)
+		s, _ := c.Get(key, build)
 		if s != first {
 			t.Fatal("cache returned another shape")
 		}
@@ -265,8 +267,8 @@ func TestCheckRows(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("error = %v, want %q", err, tt.wantErr)
 			}
-			if strings.Contains(tt.name, "NULL") && !errors.Is(err, errNullKey) {
-				t.Errorf("error %v is not errNullKey", err)
+			if strings.Contains(tt.name, "NULL") && !errors.Is(err, stmt.ErrNullKey) {
+				t.Errorf("error %v is not stmt.ErrNullKey", err)
 			}
 		})
 	}
@@ -289,7 +291,7 @@ func TestCheckDeltaValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkDeltaValues([][]any{{int64(1), tt.value}}, 1, []string{"n"})
+			err := stmt.CheckDeltaValues([][]any{{int64(1), tt.value}}, 1, []string{"n"})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("error = %v, want error %v", err, tt.wantErr)
 			}
@@ -328,8 +330,8 @@ func BenchmarkBuildUpsertCached(b *testing.B) {
 	var buf []byte
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = appendShapeKey(buf[:0], kindUpsert, table, key, cols, "")
-		s, err := c.get(buf, build)
+		buf = stmt.AppendShapeKey(buf[:0], kindUpsert, table, key, cols, "")
+		s, err := c.Get(buf, build)
 		if err != nil {
 			b.Fatal(err)
 		}

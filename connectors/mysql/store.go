@@ -14,12 +14,13 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/binflow/binflow/connectors/internal/connerr"
 )
 
 // Options says where the downstream database is and how to reach it.
@@ -68,7 +69,7 @@ type Store struct {
 func Open(ctx context.Context, o Options) (*Store, error) {
 	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
 	fail := func(err error) error {
-		return fmt.Errorf("mysql connector: open %s as user %q, database %q: %w", addr, o.User, o.Database, redact(err, o.Password))
+		return fmt.Errorf("mysql connector: open %s as user %q, database %q: %w", addr, o.User, o.Database, connerr.Redact(err, o.Password))
 	}
 	switch {
 	case o.Host == "":
@@ -168,21 +169,3 @@ func tlsHint(err error, tlsOn bool) string {
 
 // erAccessDenied is ER_ACCESS_DENIED_ERROR.
 const erAccessDenied = 1045
-
-// redactedError hides a secret from an error's text while keeping the error
-// chain for errors.Is and errors.As.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-// redact replaces every occurrence of secret in err's text.
-func redact(err error, secret string) error {
-	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
-		return err
-	}
-	return &redactedError{msg: strings.ReplaceAll(err.Error(), secret, "[redacted]"), err: err}
-}

@@ -2,16 +2,12 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
-	"io"
-	"net"
 	"strings"
-	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/binflow/binflow/connectors/internal/connerr"
 	"github.com/binflow/binflow/connectors/internal/sqlstore"
 )
 
@@ -75,33 +71,10 @@ func retryable(err error) bool {
 		return false
 	case errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err), pgconn.SafeToRetry(err):
 		return true
-	case errors.Is(err, driver.ErrBadConn),
-		errors.Is(err, sql.ErrConnDone),
-		errors.Is(err, io.EOF),
-		errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, syscall.ECONNABORTED),
-		errors.Is(err, syscall.EPIPE),
-		errors.Is(err, syscall.ETIMEDOUT),
-		errors.Is(err, syscall.EHOSTUNREACH),
-		errors.Is(err, syscall.ENETUNREACH):
-		return true
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return true
 	}
 	var connectErr *pgconn.ConnectError
 	if errors.As(err, &connectErr) {
 		return true // not a server's refusal (that has a SQLSTATE): the server is out of reach
 	}
-	// Some paths flatten the cause into text.
-	msg := err.Error()
-	for _, s := range []string{"connection refused", "connection reset", "broken pipe", "bad connection", "conn closed", "unexpected EOF"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
+	return connerr.Lost(err) || connerr.TextSays(err, "conn closed", "unexpected EOF")
 }

@@ -41,7 +41,6 @@ import (
 	"net"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +49,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 	"github.com/shopspring/decimal"
 
+	"github.com/binflow/binflow/connectors/internal/connerr"
 	"github.com/binflow/binflow/connectors/internal/sqlstore"
 )
 
@@ -95,7 +95,7 @@ type Store struct {
 func Open(ctx context.Context, o Options) (*Store, error) {
 	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
 	fail := func(err error) error {
-		return fmt.Errorf("postgres connector: open %s as user %q, database %q: %w", addr, o.User, o.Database, redact(err, o.Password))
+		return fmt.Errorf("postgres connector: open %s as user %q, database %q: %w", addr, o.User, o.Database, connerr.Redact(err, o.Password))
 	}
 	switch {
 	case o.Host == "":
@@ -258,23 +258,6 @@ func uniqueKeys(ctx context.Context, db *sql.DB, schema, table string) (bool, []
 		keys[len(keys)-1].Columns = append(keys[len(keys)-1].Columns, column.String)
 	}
 	return true, keys, rows.Err()
-}
-
-// redactedError hides a secret from an error's text while keeping the error
-// chain for errors.Is and errors.As.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-func redact(err error, secret string) error {
-	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
-		return err
-	}
-	return &redactedError{msg: strings.ReplaceAll(err.Error(), secret, "[redacted]"), err: err}
 }
 
 // sqlState is the SQLSTATE of a server error, "" for other errors.

@@ -35,6 +35,8 @@ import (
 	"github.com/binflow/binflow/canal"
 	"github.com/binflow/binflow/config"
 	mysqlconn "github.com/binflow/binflow/connectors/mysql"
+	postgresconn "github.com/binflow/binflow/connectors/postgres"
+	sqliteconn "github.com/binflow/binflow/connectors/sqlite"
 	"github.com/binflow/binflow/flow"
 	"github.com/binflow/binflow/functions"
 	"github.com/binflow/binflow/schema"
@@ -129,24 +131,47 @@ func run(args []string, reg *functions.Registry) int {
 	return 0
 }
 
-func downstream(cfg *config.Config) (mysqlconn.Options, error) {
+// store is what this binary needs of a downstream connector: the engine's
+// Store, migrations and derived-table checks. MySQL/MariaDB, PostgreSQL and
+// SQLite all keep Go function state (binflow_state).
+type store interface {
+	flow.Store
+	Migrate(ctx context.Context, dir string) ([]string, error)
+	CheckTable(ctx context.Context, table string, key []string) error
+	Close() error
+}
+
+// openStore opens the downstream of the config's driver.
+func openStore(ctx context.Context, cfg *config.Config) (store, error) {
 	t, err := cfg.DownstreamTLS()
+	if err != nil {
+		return nil, err
+	}
 	d := cfg.Downstream
-	return mysqlconn.Options{Host: d.Host, Port: d.Port, User: d.User, Password: d.Password, Database: d.Database, TLS: t}, err
+	var s store
+	switch d.Driver {
+	case config.DriverSQLite:
+		s, err = sqliteconn.Open(ctx, sqliteconn.Options{Path: d.Path})
+	case config.DriverPostgres:
+		s, err = postgresconn.Open(ctx, postgresconn.Options{Host: d.Host, Port: d.Port, User: d.User, Password: d.Password, Database: d.Database, TLS: t})
+	default:
+		s, err = mysqlconn.Open(ctx, mysqlconn.Options{Host: d.Host, Port: d.Port, User: d.User, Password: d.Password, Database: d.Database, TLS: t})
+	}
+	if err != nil {
+		return nil, err // not s: a nil connector in a non-nil interface
+	}
+	return s, nil
 }
 
 func migrate(ctx context.Context, cfg *config.Config) error {
-	o, err := downstream(cfg)
-	if err != nil {
-		return err
-	}
-	store, err := mysqlconn.Open(ctx, o)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	// binflow's migrations (checkpoints, binflow_state), then this
-	// binary's own (the loyalty table) from migrations/ next to the config.
+	// binary's own (the loyalty table) from migrations/ next to the config;
+	// each store reads the folder of its dialect (mysql, postgres, sqlite).
 	dir := cfg.Downstream.Migrations
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(filepath.Dir(cfg.Path), dir)
@@ -200,11 +225,7 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 	if err != nil {
 		return err
 	}
-	o, err := downstream(cfg)
-	if err != nil {
-		return err
-	}
-	store, err := mysqlconn.Open(ctx, o)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

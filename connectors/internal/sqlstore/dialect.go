@@ -14,12 +14,12 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/binflow/binflow/connectors/internal/stmt"
 )
 
 // Dialect is what differs between the stores of this package.
@@ -110,11 +110,6 @@ func (d *Dialect) params(n int) string {
 	return b.String()
 }
 
-var (
-	errEmptyIdent = errors.New("identifier is empty")
-	errNULIdent   = errors.New("identifier contains a NUL byte")
-)
-
 // QuoteIdent quotes one identifier (a schema, table or column name) with
 // double quotes, doubling any double quote inside it, so that any name,
 // however hostile, is read as exactly that name. Empty names and names
@@ -127,28 +122,7 @@ func QuoteIdent(name string) (string, error) {
 	return b.String(), nil
 }
 
-func writeIdent(b *strings.Builder, name string) error {
-	if name == "" {
-		return errEmptyIdent
-	}
-	if strings.IndexByte(name, 0) >= 0 {
-		return fmt.Errorf("%w: %q", errNULIdent, name)
-	}
-	b.Grow(len(name) + 2)
-	b.WriteByte('"')
-	for {
-		i := strings.IndexByte(name, '"')
-		if i < 0 {
-			break
-		}
-		b.WriteString(name[:i+1])
-		b.WriteByte('"')
-		name = name[i+1:]
-	}
-	b.WriteString(name)
-	b.WriteByte('"')
-	return nil
-}
+func writeIdent(b *strings.Builder, name string) error { return stmt.WriteIdent(b, name, '"') }
 
 // SplitTable splits "schema.table" at its first dot; schema is "" for a
 // bare table name.
@@ -171,19 +145,5 @@ func QuoteTable(name string) (string, error) {
 }
 
 func writeTable(b *strings.Builder, name string) error {
-	schema, table := SplitTable(name)
-	if schema == "" && !strings.Contains(name, ".") {
-		if err := writeIdent(b, name); err != nil {
-			return fmt.Errorf("table name %q: %w", name, err)
-		}
-		return nil
-	}
-	if err := writeIdent(b, schema); err != nil {
-		return fmt.Errorf("schema part of table name %q: %w", name, err)
-	}
-	b.WriteByte('.')
-	if err := writeIdent(b, table); err != nil {
-		return fmt.Errorf("table part of table name %q: %w", name, err)
-	}
-	return nil
+	return stmt.WriteTable(b, name, '"', "schema")
 }

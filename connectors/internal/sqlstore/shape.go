@@ -1,15 +1,14 @@
 package sqlstore
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
-	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/binflow/binflow/connectors"
+	"github.com/binflow/binflow/connectors/internal/stmt"
 )
 
 // Statement limits: at most maxRowsPerStatement rows and the dialect's
@@ -28,15 +27,15 @@ const (
 	stateAlias = `"binflow_state"`
 )
 
-type statementKind byte
+type statementKind = stmt.Kind
 
 const (
-	kindUpsert statementKind = iota + 1
-	kindDelete
-	kindDelta
-	kindZeroDelete
-	kindInsert
-	kindRecompute
+	kindUpsert     = stmt.Upsert
+	kindDelete     = stmt.Delete
+	kindDelta      = stmt.Delta
+	kindZeroDelete = stmt.ZeroDelete
+	kindInsert     = stmt.Insert
+	kindRecompute  = stmt.Recompute
 )
 
 // shape is the SQL of one multi-row statement for one table and column
@@ -476,69 +475,8 @@ func (d *Dialect) recomputeShape(table string, key []string, set []connectors.Co
 	return d.newShape(b.String(), ")", len(key), bare, leadingIndexes(len(key)))
 }
 
-// recomputeColumns flattens the Set of a recompute for its shape key (the
-// match list counted, so that no two recomputes share a flattening).
-func recomputeColumns(set []connectors.Computed) []string {
-	out := make([]string, 0, 8*len(set))
-	for _, c := range set {
-		out = append(out, c.Column, c.Func, c.State, c.Of, c.Num, c.Den, strconv.Itoa(len(c.Match)))
-		out = append(out, c.Match...)
-		out = append(out, c.StateKey...)
-	}
-	return out
-}
-
-// maxCachedShapes bounds the shape cache; past it the cache starts afresh.
-const maxCachedShapes = 512
-
-type shapeCache struct {
-	mu     sync.Mutex
-	shapes map[string]*shape
-}
-
-// appendShapeKey encodes a shape unambiguously: every name is
-// length-prefixed.
-func appendShapeKey(dst []byte, kind statementKind, table string, key, columns []string, zeroColumn string) []byte {
-	dst = append(dst, byte(kind))
-	dst = appendKeyString(dst, table)
-	dst = binary.AppendUvarint(dst, uint64(len(key)))
-	for _, k := range key {
-		dst = appendKeyString(dst, k)
-	}
-	dst = binary.AppendUvarint(dst, uint64(len(columns)))
-	for _, c := range columns {
-		dst = appendKeyString(dst, c)
-	}
-	return appendKeyString(dst, zeroColumn)
-}
-
-func appendKeyString(dst []byte, s string) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(s)))
-	return append(dst, s...)
-}
-
-func (c *shapeCache) get(key []byte, build func() (*shape, error)) (*shape, error) {
-	c.mu.Lock()
-	s, ok := c.shapes[string(key)]
-	c.mu.Unlock()
-	if ok {
-		return s, nil
-	}
-	s, err := build()
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.shapes == nil || len(c.shapes) >= maxCachedShapes {
-		c.shapes = make(map[string]*shape)
-	}
-	if old, ok := c.shapes[string(key)]; ok {
-		return old, nil
-	}
-	c.shapes[string(key)] = s
-	return s, nil
-}
+// shapeCache keeps the statement shapes of a store.
+type shapeCache = stmt.Cache[*shape]
 
 // chunkLen returns how many of rows (at least one) go into the next
 // statement: no more than a full chunk, no more than fit in the argument

@@ -260,11 +260,15 @@ func (c *Core) ApplySnapshot(ctx context.Context, b *connectors.Batch, prev, nex
 
 // RequestRebuild empties a flow's derived tables and replaces its
 // checkpoint (and any snapshot progress) with a request for a fresh
-// snapshot, in one transaction. It returns the number of derived rows
-// deleted.
+// snapshot, in one transaction, dropping the flow's Go function state
+// with its checkpoint. It returns the number of derived rows deleted.
 func (c *Core) RequestRebuild(ctx context.Context, flow string, tables []string, serverID uint32, serverUUID string) (int64, error) {
 	var deleted int64
-	err := c.InTx(ctx, func(tx *sql.Tx, _ *applyScratch) (bool, error) {
+	hasState, err := c.hasStateTable(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%s connector: rebuild flow %s in %s: %w", c.d.Name, flow, c.where, err)
+	}
+	err = c.InTx(ctx, func(tx *sql.Tx, _ *applyScratch) (bool, error) {
 		if _, _, err := c.lockedCheckpoint(ctx, tx, flow); err != nil {
 			return false, err
 		}
@@ -285,6 +289,12 @@ func (c *Core) RequestRebuild(ctx context.Context, flow string, tables []string,
 		}
 		if err := c.deleteRow(ctx, tx, CheckpointTable, flow); err != nil {
 			return false, err
+		}
+		// Go functions' state is that of the checkpoint: it goes with it.
+		if hasState {
+			if err := c.deleteState(ctx, tx, flow); err != nil {
+				return false, err
+			}
 		}
 		return true, c.storeSnapshot(ctx, tx, connectors.SnapshotProgress{Flow: flow, ServerID: serverID, ServerUUID: serverUUID, Started: time.Now()})
 	})

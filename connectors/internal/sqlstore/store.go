@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/binflow/binflow/connectors"
+	"github.com/binflow/binflow/connectors/internal/stmt"
 )
 
 // CheckpointTable is created by the 0001 migration of each dialect.
@@ -176,8 +177,8 @@ func (c *Core) ApplyWrites(ctx context.Context, tx *sql.Tx, sc *applyScratch, b 
 
 func (c *Core) shape(sc *applyScratch, kind statementKind, table string, key, columns []string, zero string,
 	build func() (*shape, error)) (*shape, error) {
-	sc.shapeKey = appendShapeKey(sc.shapeKey[:0], kind, table, key, columns, zero)
-	return c.shapes.get(sc.shapeKey, build)
+	sc.shapeKey = stmt.AppendShapeKey(sc.shapeKey[:0], kind, table, key, columns, zero)
+	return c.shapes.Get(sc.shapeKey, build)
 }
 
 func (c *Core) applyDelete(ctx context.Context, tx *sql.Tx, sc *applyScratch, d *connectors.Delete) error {
@@ -245,7 +246,7 @@ func (c *Core) applyDelta(ctx context.Context, tx *sql.Tx, sc *applyScratch, d *
 	if err := checkRows(d.Rows, s, d.Key); err != nil {
 		return err
 	}
-	if err := checkDeltaValues(d.Rows, len(d.Key), d.Columns); err != nil {
+	if err := stmt.CheckDeltaValues(d.Rows, len(d.Key), d.Columns); err != nil {
 		return err
 	}
 	rows := d.Rows
@@ -276,7 +277,7 @@ func (c *Core) applyRecompute(ctx context.Context, tx *sql.Tx, sc *applyScratch,
 	if len(r.Keys) == 0 {
 		return nil
 	}
-	s, err := c.shape(sc, kindRecompute, r.Table, r.Key, recomputeColumns(r.Set), "", func() (*shape, error) {
+	s, err := c.shape(sc, kindRecompute, r.Table, r.Key, stmt.RecomputeColumns(r.Set), "", func() (*shape, error) {
 		return c.d.recomputeShape(r.Table, r.Key, r.Set)
 	})
 	if err != nil {

@@ -2,12 +2,13 @@ package sqlstore
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/binflow/binflow/connectors/internal/stmt"
 )
 
 // FormatDecimal writes a decimal with the scale it carries: "1.50" stays
@@ -30,39 +31,10 @@ func Uint64(v uint64) any {
 	return decimal.NewFromUint64(v).String()
 }
 
-// errNullKey: NULL never equals anything, so a NULL key would silently match
-// no row.
-var errNullKey = errors.New("key value is NULL")
-
 // checkRows checks that every row has one value per placeholder of s and no
 // NULL in its key.
 func checkRows(rows [][]any, s *shape, key []string) error {
-	for r, row := range rows {
-		if len(row) != s.perRow {
-			return fmt.Errorf("row %d has %d values, want %d", r, len(row), s.perRow)
-		}
-		for i, k := range s.keyIdx {
-			if row[k] == nil {
-				return fmt.Errorf("row %d, key column %q: %w", r, key[i], errNullKey)
-			}
-		}
-	}
-	return nil
-}
-
-// checkDeltaValues checks that the delta values of each row (after the key)
-// are integers or exact decimals: never NULL, never floating point.
-func checkDeltaValues(rows [][]any, keyLen int, columns []string) error {
-	for r, row := range rows {
-		for i, v := range row[keyLen:] {
-			switch v.(type) {
-			case int64, int, int32, int16, int8, uint64, uint32, uint16, uint8, uint, decimal.Decimal:
-			default:
-				return fmt.Errorf("row %d, delta column %q: value of type %T, want int64 or decimal.Decimal", r, columns[i], v)
-			}
-		}
-	}
-	return nil
+	return stmt.CheckRows(rows, s.perRow, s.keyIdx, key)
 }
 
 // appendKeyValue appends an encoding of a key value: equal encodings for
@@ -83,13 +55,13 @@ func appendKeyValue(dst []byte, v any) []byte {
 		}
 		return binary.AppendUvarint(append(dst, 2), v)
 	case string:
-		return appendKeyString(append(dst, 3), v)
+		return stmt.AppendString(append(dst, 3), v)
 	case []byte:
-		return appendKeyString(append(dst, 3), string(v))
+		return stmt.AppendString(append(dst, 3), string(v))
 	case time.Time:
 		return binary.AppendVarint(append(dst, 4), v.UnixNano())
 	case decimal.Decimal:
-		return appendKeyString(append(dst, 5), v.String())
+		return stmt.AppendString(append(dst, 5), v.String())
 	case float64:
 		return binary.BigEndian.AppendUint64(append(dst, 6), math.Float64bits(v))
 	case bool:
@@ -98,7 +70,7 @@ func appendKeyValue(dst []byte, v any) []byte {
 		}
 		return append(dst, 7, 0)
 	}
-	return appendKeyString(append(dst, 8), fmt.Sprintf("%T:%v", v, v))
+	return stmt.AppendString(append(dst, 8), fmt.Sprintf("%T:%v", v, v))
 }
 
 // uniqueRows merges rows that share a key (the first keyLen values, or

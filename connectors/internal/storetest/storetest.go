@@ -2,9 +2,9 @@
 // connectors/internal/sqlstore passes against a real store: values round
 // trip exactly, deltas add up exactly, a failing batch leaves nothing,
 // checkpoints round trip, an applied batch is skipped, hostile identifiers
-// stay names, migrations are idempotent, derived tables are checked. Each
-// connector's tests call Run with a Harness that opens its store and knows
-// its column types.
+// stay names, migrations are idempotent, derived tables are checked, Go
+// function state round trips with its batch. Each connector's tests call
+// Run with a Harness that opens its store and knows its column types.
 package storetest
 
 import (
@@ -84,6 +84,7 @@ func Run(t *testing.T, h Harness) {
 		{"HostileIdentifiersAreQuoted", hostileIdentifiers},
 		{"CheckTable", checkTable},
 		{"SnapshotsAndCompareAndSet", snapshots},
+		{"GoFunctionState", goFunctionState},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, h) })
