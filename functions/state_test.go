@@ -194,8 +194,10 @@ func TestTablesListsSinksAndStateTables(t *testing.T) {
 	}}
 	want := []Table{
 		{Name: "copy", Key: []string{"id"}, Index: 0, What: "sink"},
-		{Name: "db.stats__v", Key: []string{"g", "day", "v"}, Index: 1, What: "aggregate state"},
-		{Name: "db.stats__w", Key: []string{"g", "day", "w"}, Index: 1, What: "aggregate state"},
+		{Name: "db.stats__v", Key: []string{"g", "day", "v"}, Index: 1, What: "aggregate state",
+			Shape: "columns g, day (typed as in the sink's table), v (typed as the aggregate's input column), then n BIGINT NOT NULL; primary key (g, day, v)"},
+		{Name: "db.stats__w", Key: []string{"g", "day", "w"}, Index: 1, What: "aggregate state",
+			Shape: "columns g, day (typed as in the sink's table), w (typed as the aggregate's input column), then n BIGINT NOT NULL; primary key (g, day, w)"},
 		{Name: "db.stats", Key: []string{"g", "day"}, Index: 2, What: "sink"},
 	}
 	if got := Tables(f); !reflect.DeepEqual(got, want) {

@@ -50,8 +50,8 @@ func Tables(f config.Flow) []Table {
 					seen[a.Of] = true
 					key := append(fn.AggregateKey(), a.Of)
 					out = append(out, Table{Name: StateTable(sink, a.Of), Key: key, Index: i, What: "aggregate state",
-						Shape: fmt.Sprintf("columns %s with the types they have in the sink's table, then %s BIGINT NOT NULL; primary key (%s)",
-							strings.Join(key, ", "), StateCountColumn, strings.Join(key, ", "))})
+						Shape: fmt.Sprintf("columns %s (typed as in the sink's table), %s (typed as the aggregate's input column), then %s BIGINT NOT NULL; primary key (%s)",
+							strings.Join(fn.AggregateKey(), ", "), a.Of, StateCountColumn, strings.Join(key, ", "))})
 				}
 			}
 		}
