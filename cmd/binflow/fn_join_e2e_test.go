@@ -11,7 +11,7 @@ import (
 // and country, maintained as customers change.
 const joinFlow = `
 [[flows]]
-name = "orders_enriched"
+name = "joined_orders"
 tables = ["SHOP.orders", "SHOP.customers"]
   [[flows.functions]]
   kind = "filter"
@@ -25,10 +25,10 @@ tables = ["SHOP.orders", "SHOP.customers"]
   on = { customer_id = "id" }
   columns = ["name", "country"]
   rename = { country = "customer_country" }
-  state = "orders_enriched__customers"
+  state = "joined_orders__customers"
   [[flows.functions]]
   kind = "sink"
-  table = "orders_enriched"
+  table = "joined_orders"
   key = ["id"]
 `
 
@@ -55,10 +55,10 @@ func (e *env) moveCustomers(n int) {
 func TestJoinMatchesSQL(t *testing.T) {
 	e := newEnv(t, envOptions{maxRows: 150, extraFlow: joinFlow})
 	d := "`" + e.derived + "`."
-	e.exec(e.down, "CREATE TABLE "+d+`orders_enriched (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL,
+	e.exec(e.down, "CREATE TABLE "+d+`joined_orders (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL,
 		amount DECIMAL(12,2) NOT NULL, status VARCHAR(20) NOT NULL, name VARCHAR(100) NULL, customer_country CHAR(2) NULL,
 		KEY (customer_id))`)
-	e.exec(e.down, "CREATE TABLE "+d+"orders_enriched__customers (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL, country CHAR(2) NOT NULL)")
+	e.exec(e.down, "CREATE TABLE "+d+"joined_orders__customers (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL, country CHAR(2) NOT NULL)")
 
 	writeFile(t, e.configPath, replaceShop(readFile(t, e.configPath), e.shop))
 
@@ -78,12 +78,12 @@ func TestJoinMatchesSQL(t *testing.T) {
 
 	s := "`" + e.shop + "`."
 	checks := []struct{ name, derived, oracle string }{
-		{"orders_enriched",
-			"SELECT id, customer_id, amount, status, name, customer_country FROM " + d + "orders_enriched",
+		{"joined_orders",
+			"SELECT id, customer_id, amount, status, name, customer_country FROM " + d + "joined_orders",
 			"SELECT o.id, o.customer_id, o.amount, o.status, c.name, c.country FROM " + s + "orders o LEFT JOIN " + s +
 				"customers c ON c.id = o.customer_id WHERE o.status <> 'cancelled'"},
-		{"orders_enriched__customers",
-			"SELECT id, name, country FROM " + d + "orders_enriched__customers",
+		{"joined_orders__customers",
+			"SELECT id, name, country FROM " + d + "joined_orders__customers",
 			"SELECT id, name, country FROM " + s + "customers"},
 	}
 	for _, c := range checks {
@@ -96,22 +96,22 @@ func TestJoinMatchesSQL(t *testing.T) {
 		}
 	}
 	var matched, unmatched int
-	if err := e.down.QueryRow("SELECT COUNT(name), COUNT(*) - COUNT(name) FROM "+d+"orders_enriched").Scan(&matched, &unmatched); err != nil {
+	if err := e.down.QueryRow("SELECT COUNT(name), COUNT(*) - COUNT(name) FROM "+d+"joined_orders").Scan(&matched, &unmatched); err != nil {
 		t.Fatal(err)
 	}
 	if matched == 0 || unmatched == 0 {
 		t.Errorf("the workload should leave orders with and without a customer; got %d and %d", matched, unmatched)
 	}
 	e.verify()
-	out, code := e.runCommand("verify", "orders_enriched")
+	out, code := e.runCommand("verify", "joined_orders")
 	if code != 0 || !strings.Contains(out, "match the recomputation") {
-		t.Errorf("binflow verify orders_enriched on a correct join: exit %d\n%s", code, out)
+		t.Errorf("binflow verify joined_orders on a correct join: exit %d\n%s", code, out)
 	}
 	// A joined column changed by hand is a difference verify reports.
-	e.exec(e.down, "UPDATE "+d+"orders_enriched SET customer_country = 'XX' WHERE name IS NOT NULL LIMIT 1")
-	out, code = e.runCommand("verify", "orders_enriched")
+	e.exec(e.down, "UPDATE "+d+"joined_orders SET customer_country = 'XX' WHERE name IS NOT NULL LIMIT 1")
+	out, code = e.runCommand("verify", "joined_orders")
 	if code != 1 || !strings.Contains(out, "1 differing") || !strings.Contains(out, `customer_country: "XX"`) {
-		t.Errorf("binflow verify orders_enriched after a hand edit: exit %d\n%s", code, out)
+		t.Errorf("binflow verify joined_orders after a hand edit: exit %d\n%s", code, out)
 	}
 	e.stop(p)
 }
