@@ -3,8 +3,8 @@
 // written for the purpose, the four rates of design.md section 6: go-mysql
 // canal with a no-op handler (the ingest ceiling), binflow's aggregate and
 // copy flows (the real binary, into each downstream store: MySQL,
-// PostgreSQL, SQLite), and a native MariaDB replica (the downstream write
-// reference); it checks every derived table and prints one table of rates,
+// PostgreSQL, SQLite), a filter → map → aggregate chain (into MySQL), and a
+// native MariaDB replica (the downstream write reference); it checks every derived table and prints one table of rates,
 // each flow's beside its ratio to the baseline measured in the same run,
 // and the targets.
 //

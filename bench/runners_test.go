@@ -111,6 +111,9 @@ type flowKind string
 const (
 	aggregateFlow flowKind = "customer_totals"
 	copyFlow      flowKind = "orders_copy"
+	// chainFlow is filter → map → aggregate (issue 4's end-to-end chain),
+	// into the aggregate's table: orders not cancelled, amounts doubled.
+	chainFlow flowKind = "customer_chain"
 )
 
 // passwordEnv names the variable the generated configs read passwords from.
@@ -126,6 +129,24 @@ func binflowConfig(kind flowKind, database, downstreamKeys, migrations string, f
 	switch kind {
 	case aggregateFlow:
 		functions = `
+  [[flows.functions]]
+  kind = "aggregate"
+  group_by = ["customer_id"]
+  aggregates = [
+    { column = "order_count", func = "count" },
+    { column = "total_amount", func = "sum", of = "amount" },
+  ]
+  [[flows.functions]]
+  kind = "sink"
+  table = "customer_totals"`
+	case chainFlow:
+		functions = `
+  [[flows.functions]]
+  kind = "filter"
+  expr = 'status != "cancelled"'
+  [[flows.functions]]
+  kind = "map"
+  set = { amount = "amount * 2" }
   [[flows.functions]]
   kind = "aggregate"
   group_by = ["customer_id"]

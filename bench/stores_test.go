@@ -166,7 +166,9 @@ func copyFingerprint(ctx context.Context, db *sql.DB, q string) (string, error) 
 func verifySink(ctx context.Context, up *sql.DB, shop string, s sink, fk flowKind) error {
 	switch fk {
 	case aggregateFlow:
-		return sameTotalsIn(ctx, up, shop, s.db, s.table("customer_totals"))
+		return sameTotalsIn(ctx, up, shop, s.db, s.table("customer_totals"), "amount", "")
+	case chainFlow:
+		return sameTotalsIn(ctx, up, shop, s.db, s.table("customer_totals"), "amount * 2", "WHERE status <> 'cancelled'")
 	case copyFlow:
 		if s.store == storeMySQL {
 			// Server side: both ends have CRC32 and BIT_XOR, and it is fast.

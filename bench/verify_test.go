@@ -41,12 +41,12 @@ func sameTable(ctx context.Context, up *sql.DB, upTable string, down *sql.DB, do
 
 // sameTotalsIn compares a customer_totals table (named as the pool's
 // queries name it) with its recomputation on the upstream.
-func sameTotalsIn(ctx context.Context, up *sql.DB, database string, down *sql.DB, table string) error {
+func sameTotalsIn(ctx context.Context, up *sql.DB, database string, down *sql.DB, table, summed, where string) error {
 	got, err := textRows(ctx, down, "SELECT customer_id, order_count, total_amount FROM "+table)
 	if err != nil {
 		return err
 	}
-	want, err := textRows(ctx, up, "SELECT customer_id, COUNT(*), CAST(SUM(amount) AS DECIMAL(30,2)) FROM `"+database+"`.orders GROUP BY customer_id")
+	want, err := textRows(ctx, up, "SELECT customer_id, COUNT(*), CAST(SUM("+summed+") AS DECIMAL(30,2)) FROM `"+database+"`.orders "+where+" GROUP BY customer_id")
 	if err != nil {
 		return err
 	}
@@ -67,8 +67,8 @@ func sameTotalsIn(ctx context.Context, up *sql.DB, database string, down *sql.DB
 		}
 	}
 	if len(diffs) > 0 || len(got) != len(want) {
-		return fmt.Errorf("customer_totals differs from GROUP BY customer_id on the upstream (%d rows, want %d):\n%s",
-			len(got), len(want), strings.Join(diffs, "\n"))
+		return fmt.Errorf("customer_totals differs from SUM(%s) %s GROUP BY customer_id on the upstream (%d rows, want %d):\n%s",
+			summed, where, len(got), len(want), strings.Join(diffs, "\n"))
 	}
 	return nil
 }
