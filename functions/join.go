@@ -3,6 +3,7 @@ package functions
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/binflow/binflow/connectors"
 	"github.com/binflow/binflow/schema"
@@ -104,12 +105,8 @@ func NewJoin(c JoinConfig) (*Join, error) {
 }
 
 func cutTable(full string) (db, name string, ok bool) {
-	for i := 0; i < len(full); i++ {
-		if full[i] == '.' {
-			return full[:i], full[i+1:], i > 0 && i < len(full)-1
-		}
-	}
-	return "", "", false
+	db, name, ok = strings.Cut(full, ".")
+	return db, name, ok && db != "" && name != ""
 }
 
 // Joined is the joined table, whose changes reach the join directly.
