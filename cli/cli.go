@@ -1,6 +1,6 @@
-// Command binflow wires the data path together: config → canal (upstream
-// binlog) → flow engine → functions → connectors (downstream). It owns
-// command-line parsing, logging setup and signals, nothing else.
+// Package cli is binflow's command line: the commands run, check, migrate,
+// status, rebuild, verify and reset, as the binflow binary and any binary of
+// one's own with Go functions (examples/custom-function) run them.
 //
 //	binflow run     -c config.toml   stream and keep derived tables current
 //	binflow check   -c config.toml   check the upstream and the config, print fixes
@@ -9,6 +9,29 @@
 //	binflow rebuild FLOW -c config.toml            snapshot a flow again
 //	binflow verify  FLOW -c config.toml            compare a flow with a recomputation
 //	binflow reset   FLOW --to POS|GTID --yes -c config.toml   move a flow's checkpoint
+//
+// A binary calls [Main] with its arguments, its output streams and the
+// registry of its Go functions, and exits with the code Main returns:
+//
+//	reg := functions.NewRegistry()
+//	reg.Register("loyalty", functions.TypedSetup(setupLoyalty))
+//	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, reg, cli.Options{}))
+//
+// It owns the wiring of the data path (config → canal → flow engine →
+// functions → connectors): command-line parsing and exit codes, loading the
+// config, logging, SIGINT/SIGTERM, the upstream checks, opening the
+// downstream store of the config's driver, and run's observability (the
+// status monitor and the HTTP server of /metrics, /healthz, /readyz,
+// /status and the status page).
+//
+// It must not hold the data path's logic (routing, batching, checkpoints,
+// functions, SQL: those belong to flow, functions and connectors), keep
+// mutable package state (the registry is a value passed in, and each call
+// of Main builds everything it uses), register functions of its own (the
+// binary decides which: cmd/binflow registers functions/sample), or act on
+// the process beyond a command's run: it never calls os.Exit, writes only
+// to the writers it is given, and leaves process settings such as the
+// memory limit to the binary's main.
 package cli
 
 import (
@@ -19,6 +42,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -34,7 +58,6 @@ import (
 	sqliteconn "github.com/binflow/binflow/connectors/sqlite"
 	"github.com/binflow/binflow/flow"
 	"github.com/binflow/binflow/functions"
-	"github.com/binflow/binflow/functions/sample"
 	"github.com/binflow/binflow/schema"
 	"github.com/binflow/binflow/snapshot"
 )
@@ -65,9 +88,26 @@ const (
 	exitConfig  = 2 // invalid config or command line
 )
 
-// Main runs the binflow command of args (without the program name) and
-// returns its exit code.
-func Main(args []string, stdout, stderr io.Writer) int {
+// Options are what a binary of one's own adds to binflow's commands; the
+// zero value is binflow's own behaviour.
+type Options struct {
+	// Migrations are more migration folders that migrate applies, in order,
+	// after downstream.migrations (binflow's own tables): the tables of the
+	// binary's own flows. Each holds one folder per dialect (mysql,
+	// postgres, sqlite), like migrations/; a relative path is relative to
+	// the config file's folder, like downstream.migrations. A folder that
+	// does not exist there is skipped (run's start-up check then names any
+	// derived table still missing); one that is downstream.migrations is
+	// applied once.
+	Migrations []string
+}
+
+// Main runs the binflow command of args (the arguments after the program
+// name) with the Go functions of reg (nil: none), writing results to stdout
+// and messages and logs to stderr, and returns the exit code: 0 success, 1
+// failure, 2 invalid config or command line. It returns at a batch boundary
+// on SIGINT or SIGTERM.
+func Main(args []string, stdout, stderr io.Writer, reg *functions.Registry, opts Options) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {
@@ -96,10 +136,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if code := checkPositional(cmd, positional, stderr); code != exitOK {
 		return code
 	}
-	reg := functions.NewRegistry()
-	if err := sample.Register(reg); err != nil {
-		fmt.Fprintln(stderr, "binflow:", err)
-		return exitFailure
+	if reg == nil {
+		reg = functions.NewRegistry()
 	}
 	switch cmd {
 	case "run", "check", "migrate", "status", "rebuild", "verify", "reset":
@@ -122,7 +160,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "check":
 		err = check(ctx, cfg, reg, stdout)
 	case "migrate":
-		err = migrate(ctx, cfg, stdout)
+		err = migrate(ctx, cfg, opts.Migrations, stdout)
 	case "status":
 		err = showStatus(ctx, cfg, stdout, *asJSON)
 	case "rebuild":
@@ -398,23 +436,45 @@ func check(ctx context.Context, cfg *config.Config, reg *functions.Registry, out
 	return nil
 }
 
-func migrate(ctx context.Context, cfg *config.Config, out io.Writer) error {
+// migrate applies downstream.migrations, then the binary's own folders
+// (Options.Migrations) that exist.
+func migrate(ctx context.Context, cfg *config.Config, own []string, out io.Writer) error {
 	store, _, err := dialStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	dir := cfg.Downstream.Migrations
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(filepath.Dir(cfg.Path), dir)
+	dirs := []string{configRelative(cfg, cfg.Downstream.Migrations)}
+	for _, d := range own {
+		d = configRelative(cfg, d)
+		if slices.Contains(dirs, d) {
+			continue
+		}
+		if _, err := os.Stat(d); err != nil {
+			continue
+		}
+		dirs = append(dirs, d)
 	}
-	applied, err := store.Migrate(ctx, dir)
-	if err != nil {
-		return err
+	var n int
+	for _, dir := range dirs {
+		applied, err := store.Migrate(ctx, dir)
+		for _, name := range applied {
+			fmt.Fprintln(out, "applied", name)
+		}
+		n += len(applied)
+		if err != nil {
+			return err
+		}
 	}
-	for _, name := range applied {
-		fmt.Fprintln(out, "applied", name)
-	}
-	fmt.Fprintf(out, "%d migration(s) applied\n", len(applied))
+	fmt.Fprintf(out, "%d migration(s) applied\n", n)
 	return nil
+}
+
+// configRelative resolves a path of the config relative to its file's
+// folder.
+func configRelative(cfg *config.Config, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(filepath.Dir(cfg.Path), path)
 }

@@ -1,12 +1,17 @@
-// Command binflow is the binflow binary: it only wires. The commands (run,
-// check, migrate, status, rebuild, verify, reset) live in package cli.
+// Command binflow is the binflow binary. It only wires: a registry of Go
+// functions with the sample functions of config.toml (functions/sample),
+// the Go runtime's soft memory limit, and package cli, which holds every
+// command (run, check, migrate, status, rebuild, verify, reset).
 package main
 
 import (
+	"fmt"
 	"os"
 	"runtime/debug"
 
 	"github.com/binflow/binflow/cli"
+	"github.com/binflow/binflow/functions"
+	"github.com/binflow/binflow/functions/sample"
 )
 
 // defaultMemoryLimit is the Go runtime's soft memory limit unless
@@ -18,5 +23,10 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
-	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr))
+	reg := functions.NewRegistry()
+	if err := sample.Register(reg); err != nil {
+		fmt.Fprintln(os.Stderr, "binflow:", err)
+		os.Exit(1)
+	}
+	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, reg, cli.Options{}))
 }
