@@ -1,7 +1,7 @@
 package bench
 
 // An optional, untimed extra pass (BINFLOW_BENCH_PROFILE=DIR): the engine
-// run in-process, wired as cmd/binflow's runFlows does (minus the upstream
+// run in-process, wired as package cli's runFlows does (minus the upstream
 // preflight checks), under the CPU profiler, so `go tool pprof` can say
 // where a flow's time goes without touching the binary. It also writes a
 // heap profile near the peak of the live heap, and times the downstream

@@ -9,12 +9,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	mrand "math/rand"
@@ -297,8 +295,8 @@ func TestTLSFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newTLSWorld(t, tt.upstream, tt.downstream)
 			out, code := w.runToEnd(30*time.Second, tt.command)
-			if code != exitFailure {
-				t.Fatalf("binflow %s exited %d, want %d; output:\n%s", tt.command, code, exitFailure, tail(out, 4000))
+			if code != 1 { // failure
+				t.Fatalf("binflow %s exited %d, want 1; output:\n%s", tt.command, code, tail(out, 4000))
 			}
 			for _, line := range strings.Split(out, "\n") {
 				if strings.HasPrefix(line, "binflow "+tt.command+": ") {
@@ -347,38 +345,4 @@ func tlsOtherCA(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// TestRefuseOnError: a TLS config that could not be built never turns into
-// a plaintext connection; every handshake fails with the build error.
-func TestRefuseOnError(t *testing.T) {
-	built := &tls.Config{ServerName: "db1", MinVersion: tls.VersionTLS12}
-	buildErr := errors.New("config.toml: upstream.tls_ca: cannot read /gone/ca.pem: no such file or directory")
-	tests := []struct {
-		name    string
-		cfg     *tls.Config
-		err     error
-		wantErr error // from VerifyConnection; nil means cfg is passed on
-	}{
-		{"disabled", nil, nil, nil},
-		{"built", built, nil, nil},
-		{"not built", nil, buildErr, buildErr},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := refuseOnError(tt.cfg, tt.err)
-			if tt.wantErr == nil {
-				if got != tt.cfg {
-					t.Fatalf("refuseOnError changed a good config")
-				}
-				return
-			}
-			if got == nil || got.VerifyConnection == nil {
-				t.Fatalf("refuseOnError(_, err) = %v: a nil config would connect in plaintext", got)
-			}
-			if err := got.VerifyConnection(tls.ConnectionState{}); !errors.Is(err, tt.wantErr) {
-				t.Errorf("VerifyConnection = %v, want %v", err, tt.wantErr)
-			}
-		})
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 // Helpers of the commands that act on one flow: rebuild, verify, reset.
 
