@@ -36,6 +36,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -172,6 +173,12 @@ func Main(args []string, stdout, stderr io.Writer, reg *functions.Registry, opts
 			return refuseReset(ctx, cfg, positional[0], *resetTo, stderr)
 		}
 		err = reset(ctx, cfg, positional[0], *resetTo, stdout)
+	}
+	if err != nil && cmd == "run" && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// SIGINT or SIGTERM while starting (connecting, checking, opening the
+		// downstream): nothing was applied, so this is a clean stop.
+		log.Info().Msg("stopped while starting")
+		return exitOK
 	}
 	if err != nil {
 		log.Error().Err(err).Msg(cmd + " failed")
