@@ -31,7 +31,7 @@
 // binary decides which: cmd/binflow registers functions/sample), or act on
 // the process beyond a command's run: it never calls os.Exit, writes only
 // to the writers it is given, and leaves process settings such as the
-// memory limit to the binary's main.
+// memory limit to the binary's main (which calls [SetMemoryLimit]).
 package cli
 
 import (

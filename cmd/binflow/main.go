@@ -1,28 +1,21 @@
 // Command binflow is the binflow binary. It only wires: a registry of Go
 // functions with the sample functions of config.toml (functions/sample),
-// the Go runtime's soft memory limit, and package cli, which holds every
-// command (run, check, migrate, status, rebuild, verify, reset).
+// the Go runtime's soft memory limit (cli.SetMemoryLimit), and package cli,
+// which holds every command (run, check, migrate, status, rebuild, verify,
+// reset).
 package main
 
 import (
 	"fmt"
 	"os"
-	"runtime/debug"
 
 	"github.com/binflow/binflow/cli"
 	"github.com/binflow/binflow/functions"
 	"github.com/binflow/binflow/functions/sample"
 )
 
-// defaultMemoryLimit is the Go runtime's soft memory limit unless
-// GOMEMLIMIT says otherwise: the GC works harder near it instead of letting
-// the heap double, which keeps binflow's footprint predictable under backlog.
-const defaultMemoryLimit = 192 << 20
-
 func main() {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
+	cli.SetMemoryLimit()
 	reg := functions.NewRegistry()
 	if err := sample.Register(reg); err != nil {
 		fmt.Fprintln(os.Stderr, "binflow:", err)

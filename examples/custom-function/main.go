@@ -85,6 +85,7 @@ func setupLoyalty(p functions.Params) (functions.TypedFunc[Order, Loyalty], erro
 }
 
 func main() {
+	cli.SetMemoryLimit() // binflow's footprint bound, as cmd/binflow
 	reg := functions.NewRegistry()
 	if err := reg.Register("loyalty", functions.TypedSetup(setupLoyalty)); err != nil {
 		fmt.Fprintln(os.Stderr, err)
