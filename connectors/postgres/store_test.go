@@ -35,6 +35,8 @@ var harness = storetest.Harness{
 	MigrationsSubdir: "postgres",
 	TimeText:         func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
 	TooLong:          strings.Repeat("x", 21),
+	Schema:           func(storetest.Store) string { return "public" },
+	ErrNotMigrated:   postgresconn.ErrNotMigrated,
 	DDL: map[string]string{
 		"vals": `CREATE TABLE vals (id BIGINT PRIMARY KEY, i BIGINT NULL, u NUMERIC(20,0) NULL, d NUMERIC(65,30) NULL,
 			s VARCHAR(100) NULL, b BYTEA NULL, ts TIMESTAMP(6) NULL)`,

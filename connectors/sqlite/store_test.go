@@ -29,6 +29,8 @@ var harness = storetest.Harness{
 	MigrationsSubdir: "sqlite",
 	TimeText:         func(t time.Time) string { return t.UTC().Format(sqliteconn.TimeLayout) },
 	TooLong:          strings.Repeat("x", 21),
+	Schema:           func(storetest.Store) string { return "main" },
+	ErrNotMigrated:   sqliteconn.ErrNotMigrated,
 	DDL: map[string]string{
 		"vals": `CREATE TABLE vals (id INTEGER PRIMARY KEY, i INTEGER NULL, u TEXT NULL, d TEXT NULL,
 			s TEXT NULL, b BLOB NULL, ts TEXT NULL) STRICT`,

@@ -59,6 +59,32 @@ type Harness struct {
 	// TooLong is a text longer than orders_copy.status allows (or a value
 	// the column refuses).
 	TooLong string
+	// QuoteIdent quotes a name as the store's SQL does (nil: ANSI double
+	// quotes).
+	QuoteIdent func(name string) string
+	// Schema is the schema (MySQL: the database) a store's tables are in,
+	// for schema-qualified table names.
+	Schema func(s Store) string
+	// ErrNotMigrated is what the store's errors wrap when binflow migrate
+	// has not run.
+	ErrNotMigrated error
+	// NonTransactionalDDL: each DDL statement commits itself (MySQL), so a
+	// failed migration may leave the tables of its earlier statements.
+	NonTransactionalDDL bool
+	// FailedBatchErrors is more text the error of a FailedBatchLeavesNothing
+	// case (by its name) must contain, such as the server's error code.
+	FailedBatchErrors map[string][]string
+	// LargeBatchRows is the size of LargeBatchIsChunkedInOneTransaction's
+	// batch (0: 20,000 rows of about 650 bytes).
+	LargeBatchRows int
+}
+
+// quote quotes a name for the store's SQL.
+func (h Harness) quote(name string) string {
+	if h.QuoteIdent != nil {
+		return h.QuoteIdent(name)
+	}
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
 // Run runs the suite.
@@ -95,12 +121,13 @@ func Run(t *testing.T, h Harness) {
 type T struct {
 	Store
 	t *testing.T
+	h Harness
 }
 
 // Open opens a store and migrates it unless bare.
 func Open(t *testing.T, h Harness, bare bool) *T {
 	t.Helper()
-	s := &T{Store: h.Open(t), t: t}
+	s := &T{Store: h.Open(t), t: t, h: h}
 	if !bare {
 		if _, err := s.Migrate(context.Background(), MigrationsDir); err != nil {
 			t.Fatal(err)
@@ -129,7 +156,7 @@ func (s *T) apply(b *connectors.Batch) {
 // a time, as stored otherwise).
 func (s *T) Dump(table string) []string {
 	s.t.Helper()
-	return Dump(s.t, s.DB(), quote(s.t, table))
+	return Dump(s.t, s.DB(), s.h.quote(table))
 }
 
 // Dump is T.Dump for any pool and quoted table name.
@@ -181,15 +208,6 @@ func Text(v any) string {
 		return strconv.Quote(v.UTC().Format(time.RFC3339Nano))
 	}
 	return strconv.Quote(fmt.Sprint(v))
-}
-
-func quote(t testing.TB, name string) string {
-	t.Helper()
-	var b strings.Builder
-	b.WriteByte('"')
-	b.WriteString(strings.ReplaceAll(name, `"`, `""`))
-	b.WriteByte('"')
-	return b.String()
 }
 
 // Checkpoint is a test checkpoint at pos.
@@ -499,7 +517,8 @@ func failedBatchLeavesNothing(t *testing.T, h Harness) {
 				t.Fatal("Apply succeeded")
 			}
 			t.Log(err)
-			for _, w := range append(tt.wantText, "flow "+flow) {
+			want := append(slices.Clone(tt.wantText), "flow "+flow)
+			for _, w := range append(want, h.FailedBatchErrors[tt.name]...) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
@@ -523,7 +542,10 @@ func failedBatchLeavesNothing(t *testing.T, h Harness) {
 func largeBatch(t *testing.T, h Harness) {
 	s := Open(t, h, false)
 	s.Exec(h.DDL["wide"])
-	const n = 20_000
+	n := h.LargeBatchRows
+	if n == 0 {
+		n = 20_000
+	}
 	rows := make([][]any, n)
 	pad := strings.Repeat("w", 600)
 	for i := range rows {
@@ -554,9 +576,12 @@ func largeBatch(t *testing.T, h Harness) {
 	if c := count(); c != n {
 		t.Fatalf("wide has %d rows, want %d", c, n)
 	}
+	// Every row whole: id, k and the exact amount.
 	got := s.Dump("wide")
-	if want := fmt.Sprintf(`"%d","%d","%s"`, n, (n-1)%97, decimal.New(int64(n-1), -2).StringFixed(2)); !strings.HasPrefix(got[len(got)-1], want) {
-		t.Fatalf("last row %s, want it to start %s", got[len(got)-1], want)
+	for i, row := range got {
+		if want := fmt.Sprintf(`"%d","%d","%s",`, i+1, i%97, decimal.New(int64(i), -2).StringFixed(2)); !strings.HasPrefix(row, want) {
+			t.Fatalf("row %d of wide: %.60s, want it to start %s", i+1, row, want)
+		}
 	}
 }
 
@@ -659,6 +684,11 @@ func concurrentFlows(t *testing.T, h Harness) {
 	if err != nil || len(cps) != flows {
 		t.Fatalf("Checkpoints = %d, %v", len(cps), err)
 	}
+	for _, cp := range cps {
+		if cp.Pos.Pos != batches {
+			t.Errorf("flow %s at %d, want %d", cp.Flow, cp.Pos.Pos, batches)
+		}
+	}
 }
 
 func notMigrated(t *testing.T, h Harness) {
@@ -674,6 +704,9 @@ func notMigrated(t *testing.T, h Harness) {
 		}
 		if !strings.Contains(err.Error(), "binflow migrate -c <config>") {
 			t.Errorf("%s error %q does not say to run binflow migrate", name, err)
+		}
+		if !errors.Is(err, h.ErrNotMigrated) {
+			t.Errorf("%s error %q is not ErrNotMigrated", name, err)
 		}
 		if s.Retryable(err) {
 			t.Errorf("%s error is retryable", name)
@@ -705,7 +738,8 @@ func migrate(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	equal(t, "first Migrate applied", applied, files)
-	for table, key := range map[string][]string{"binflow_checkpoints": {"flow"}, "orders_copy": {"id"}, "customer_totals": {"customer_id"}, "big_orders": {"id"}} {
+	for table, key := range map[string][]string{"binflow_checkpoints": {"flow"}, "orders_copy": {"id"}, "customer_totals": {"customer_id"}, "big_orders": {"id"},
+		"binflow_snapshots": {"flow"}, "binflow_state": {"flow", "function", "k"}} {
 		if err := s.CheckTable(ctx, table, key); err != nil {
 			t.Errorf("table %s after Migrate: %v", table, err)
 		}
@@ -739,7 +773,7 @@ func migrate(t *testing.T, h Harness) {
 		t.Fatalf("Migrate with a new file = %q, %v", applied, err)
 	}
 	var recorded []string
-	rows, err := s.DB().Query(`SELECT "name" FROM "binflow_migrations" ORDER BY "name"`)
+	rows, err := s.DB().Query("SELECT " + h.quote("name") + " FROM " + h.quote("binflow_migrations") + " ORDER BY 1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -754,7 +788,7 @@ func migrate(t *testing.T, h Harness) {
 	equal(t, "binflow_migrations", recorded, append(slices.Clone(files), "0099_extra.sql"))
 
 	// A broken file fails with its name, is not recorded, and leaves nothing
-	// of itself (DDL is transactional).
+	// of itself where DDL is transactional.
 	broken := "-- +goose Up\nCREATE TABLE half (id INTEGER PRIMARY KEY);\nCREATE TABLEX nope;\n"
 	if err := os.WriteFile(filepath.Join(sub, "0100_broken.sql"), []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
@@ -762,41 +796,51 @@ func migrate(t *testing.T, h Harness) {
 	if _, err := s.Migrate(ctx, dir); err == nil || !strings.Contains(err.Error(), "0100_broken.sql") {
 		t.Fatalf("Migrate with a broken file: %v", err)
 	}
-	if err := s.CheckTable(ctx, "half", []string{"id"}); err == nil || !strings.Contains(err.Error(), "does not exist") {
+	if err := s.CheckTable(ctx, "half", []string{"id"}); !h.NonTransactionalDDL && (err == nil || !strings.Contains(err.Error(), "does not exist")) {
 		t.Errorf("table half of the failed migration: %v; want it rolled back", err)
+	}
+	if n := len(Dump(t, s.DB(), h.quote("binflow_migrations"))); n != len(files)+1 {
+		t.Errorf("binflow_migrations has %d rows after the broken file, want %d", n, len(files)+1)
 	}
 	if _, err := s.Migrate(ctx, filepath.Join(dir, "nowhere")); err == nil {
 		t.Fatal("Migrate of a missing folder succeeded")
 	}
 }
 
+// hostileIdentifiers: names holding either quote character (ANSI's and
+// MySQL's), SQL fragments and unicode stay names, unqualified or qualified
+// with the schema.
 func hostileIdentifiers(t *testing.T, h Harness) {
 	s := Open(t, h, false)
 	const (
-		table  = `we"ird; DROP TABLE x`
-		id     = `i"d`
+		table  = "we\"ird`; DROP TABLE x"
+		id     = "i\"d`"
 		value  = "v'; DELETE FROM x; --"
 		count  = "n ü€ 中"
 		victim = "x"
+		text   = "\"`; DROP TABLE x; --"
 	)
-	s.Exec("CREATE TABLE " + quote(t, victim) + " (id INTEGER PRIMARY KEY)")
-	s.Exec("INSERT INTO " + quote(t, victim) + " VALUES (1)")
-	s.Exec(fmt.Sprintf(h.DDL["hostile"], quote(t, table), quote(t, id), quote(t, value), quote(t, count)))
+	s.Exec("CREATE TABLE " + h.quote(victim) + " (id INTEGER PRIMARY KEY)")
+	s.Exec("INSERT INTO " + h.quote(victim) + " VALUES (1)")
+	s.Exec(fmt.Sprintf(h.DDL["hostile"], h.quote(table), h.quote(id), h.quote(value), h.quote(count)))
+	qualified := h.Schema(s.Store) + "." + table
 	s.apply(&connectors.Batch{
 		Upserts: []connectors.Upsert{{Table: table, Key: []string{id}, Columns: []string{id, value},
-			Rows: [][]any{{int64(1), `"; DROP TABLE x; --`}, {int64(2), "b"}}}},
+			Rows: [][]any{{int64(1), text}, {int64(2), "b"}}}},
 		Deltas: []connectors.Delta{{Table: table, Key: []string{id}, Columns: []string{count},
 			Rows: [][]any{{int64(1), int64(5)}, {int64(2), int64(0)}}, DeleteWhenZero: count}},
 		Checkpoint: Checkpoint("hostile", 100),
 	})
 	s.apply(&connectors.Batch{
-		Deletes:    []connectors.Delete{{Table: table, Key: []string{id}, Keys: [][]any{{int64(3)}}}},
+		Deletes:    []connectors.Delete{{Table: qualified, Key: []string{id}, Keys: [][]any{{int64(3)}}}},
 		Checkpoint: Checkpoint("hostile", 200),
 	})
-	equal(t, table, s.Dump(table), []string{`"1","\"; DROP TABLE x; --","5"`})
+	equal(t, table, s.Dump(table), []string{`"1",` + strconv.Quote(text) + `,"5"`})
 	equal(t, "table x", s.Dump(victim), []string{`"1"`})
-	if err := s.CheckTable(context.Background(), table, []string{id}); err != nil {
-		t.Errorf("CheckTable(%q): %v", table, err)
+	for _, name := range []string{table, qualified} {
+		if err := s.CheckTable(context.Background(), name, []string{id}); err != nil {
+			t.Errorf("CheckTable(%q): %v", name, err)
+		}
 	}
 	err := s.Apply(context.Background(), &connectors.Batch{
 		Upserts:    []connectors.Upsert{{Table: "t\x00", Key: []string{"a"}, Columns: []string{"a"}, Rows: [][]any{{1}}}},
