@@ -95,13 +95,8 @@ func (e *env) itemTxns(txns int) int64 {
 	return changes
 }
 
-// A config-only chain map → sink (upsert) → sink (append history), expands
-// of a SET and a JSON array, and expand → aggregate, through random
-// inserts, updates and deletes and a kill -9: each derived table equals the
-// same computation in SQL, and the history holds exactly one row per
-// upstream row change, the last of each id matching the row.
-func TestMapExpandAndSinkModesMatchSQL(t *testing.T) {
-	e := newEnv(t, envOptions{maxRows: 100, extraFlow: `
+// chainFlows are the flows of TestMapExpandAndSinkModesMatchSQL.
+const chainFlows = `
 [[flows]]
 name = "items_priced"
 tables = ["SHOP.items"]
@@ -166,72 +161,115 @@ tables = ["SHOP.items"]
   [[flows.functions]]
   kind = "sink"
   table = "tag_counts"
-`})
-	e.exec(e.up, fmt.Sprintf(itemsDDL, "`"+e.shop+"`"))
-	d := "`" + e.derived + "`."
-	e.exec(e.down, "CREATE TABLE "+d+"items_priced (id BIGINT PRIMARY KEY, order_id BIGINT NOT NULL, price DECIMAL(10,3) NOT NULL, quantity INT NOT NULL, size VARCHAR(8) NOT NULL, total DECIMAL(14,2) NOT NULL, unit DECIMAL(20,7) NULL)")
-	e.exec(e.down, "CREATE TABLE "+d+`items_history (id BIGINT NOT NULL, order_id BIGINT NOT NULL, price DECIMAL(10,3) NOT NULL, quantity INT NOT NULL,
-		size VARCHAR(8) NOT NULL, total DECIMAL(14,2) NOT NULL, unit DECIMAL(20,7) NULL,
-		op VARCHAR(6) NOT NULL, binlog_file VARCHAR(255) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, binlog_row INT NOT NULL, commit_time DATETIME(6) NULL,
-		PRIMARY KEY (binlog_file, binlog_pos, binlog_row))`)
-	e.exec(e.down, "CREATE TABLE "+d+"item_tags (id BIGINT NOT NULL, tag VARCHAR(8) NOT NULL, order_id BIGINT NOT NULL, PRIMARY KEY (id, tag))")
-	e.exec(e.down, "CREATE TABLE "+d+"item_attrs (id BIGINT NOT NULL, pos INT NOT NULL, attr VARCHAR(20) NULL, PRIMARY KEY (id, pos))")
-	e.exec(e.down, "CREATE TABLE "+d+"tag_counts (tag VARCHAR(8) PRIMARY KEY, items BIGINT NOT NULL, units DECIMAL(20,0) NOT NULL)")
-	e.streamOnly()
+`
 
-	p := e.start()
-	e.waitCheckpoints(flowCount + 4)
-	changes := e.itemTxns(60)
-	e.kill9(p)
-	changes += e.itemTxns(60)
-	p = e.start()
-	changes += e.itemTxns(20)
-	e.caughtUp(60 * time.Second)
+// A config-only chain map → sink (upsert) → sink (append history), expands
+// of a SET and a JSON array, and expand → aggregate, through random
+// inserts, updates and deletes and a kill -9, in every store: each derived
+// table equals the same computation in SQL, and the history holds exactly
+// one row per upstream row change, the last of each id matching the row.
+func TestMapExpandAndSinkModesMatchSQL(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store, maxRows: 100, extraFlow: chainFlows})
+		e.exec(e.up, fmt.Sprintf(itemsDDL, "`"+e.shop+"`"))
+		e.createTables(
+			storeDDL{
+				mysql:    "CREATE TABLE D.items_priced (id BIGINT PRIMARY KEY, order_id BIGINT NOT NULL, price DECIMAL(10,3) NOT NULL, quantity INT NOT NULL, size VARCHAR(8) NOT NULL, total DECIMAL(14,2) NOT NULL, unit DECIMAL(20,7) NULL)",
+				postgres: "CREATE TABLE items_priced (id BIGINT PRIMARY KEY, order_id BIGINT NOT NULL, price NUMERIC(10,3) NOT NULL, quantity INT NOT NULL, size VARCHAR(8) NOT NULL, total NUMERIC(14,2) NOT NULL, unit NUMERIC(20,7) NULL)",
+				sqlite:   "CREATE TABLE items_priced (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, price TEXT NOT NULL, quantity INTEGER NOT NULL, size TEXT NOT NULL CHECK (length(size) <= 8), total TEXT NOT NULL, unit TEXT NULL) STRICT",
+			},
+			storeDDL{
+				mysql: `CREATE TABLE D.items_history (id BIGINT NOT NULL, order_id BIGINT NOT NULL, price DECIMAL(10,3) NOT NULL, quantity INT NOT NULL,
+					size VARCHAR(8) NOT NULL, total DECIMAL(14,2) NOT NULL, unit DECIMAL(20,7) NULL,
+					op VARCHAR(6) NOT NULL, binlog_file VARCHAR(255) NOT NULL, binlog_pos BIGINT UNSIGNED NOT NULL, binlog_row INT NOT NULL, commit_time DATETIME(6) NULL,
+					PRIMARY KEY (binlog_file, binlog_pos, binlog_row))`,
+				postgres: `CREATE TABLE items_history (id BIGINT NOT NULL, order_id BIGINT NOT NULL, price NUMERIC(10,3) NOT NULL, quantity INT NOT NULL,
+					size VARCHAR(8) NOT NULL, total NUMERIC(14,2) NOT NULL, unit NUMERIC(20,7) NULL,
+					op VARCHAR(6) NOT NULL, binlog_file VARCHAR(255) NOT NULL, binlog_pos NUMERIC(20,0) NOT NULL, binlog_row INT NOT NULL, commit_time TIMESTAMP(6) NULL,
+					PRIMARY KEY (binlog_file, binlog_pos, binlog_row))`,
+				// binlog_pos INTEGER, not TEXT: positions fit in 63 bits, and
+				// the latest-row query below compares them as numbers.
+				sqlite: `CREATE TABLE items_history (id INTEGER NOT NULL, order_id INTEGER NOT NULL, price TEXT NOT NULL, quantity INTEGER NOT NULL,
+					size TEXT NOT NULL, total TEXT NOT NULL, unit TEXT NULL,
+					op TEXT NOT NULL, binlog_file TEXT NOT NULL, binlog_pos INTEGER NOT NULL, binlog_row INTEGER NOT NULL, commit_time TEXT NULL,
+					PRIMARY KEY (binlog_file, binlog_pos, binlog_row)) STRICT`,
+			},
+			storeDDL{
+				mysql:    "CREATE TABLE D.item_tags (id BIGINT NOT NULL, tag VARCHAR(8) NOT NULL, order_id BIGINT NOT NULL, PRIMARY KEY (id, tag))",
+				postgres: "CREATE TABLE item_tags (id BIGINT NOT NULL, tag VARCHAR(8) NOT NULL, order_id BIGINT NOT NULL, PRIMARY KEY (id, tag))",
+				sqlite:   "CREATE TABLE item_tags (id INTEGER NOT NULL, tag TEXT NOT NULL, order_id INTEGER NOT NULL, PRIMARY KEY (id, tag)) STRICT",
+			},
+			storeDDL{
+				mysql:    "CREATE TABLE D.item_attrs (id BIGINT NOT NULL, pos INT NOT NULL, attr VARCHAR(20) NULL, PRIMARY KEY (id, pos))",
+				postgres: "CREATE TABLE item_attrs (id BIGINT NOT NULL, pos INT NOT NULL, attr VARCHAR(20) NULL, PRIMARY KEY (id, pos))",
+				sqlite:   "CREATE TABLE item_attrs (id INTEGER NOT NULL, pos INTEGER NOT NULL, attr TEXT NULL, PRIMARY KEY (id, pos)) STRICT",
+			},
+			storeDDL{
+				mysql:    "CREATE TABLE D.tag_counts (tag VARCHAR(8) PRIMARY KEY, items BIGINT NOT NULL, units DECIMAL(20,0) NOT NULL)",
+				postgres: "CREATE TABLE tag_counts (tag VARCHAR(8) PRIMARY KEY, items BIGINT NOT NULL, units NUMERIC(20,0) NOT NULL)",
+				sqlite:   "CREATE TABLE tag_counts (tag TEXT PRIMARY KEY, items INTEGER NOT NULL, units TEXT NOT NULL) STRICT",
+			},
+		)
+		e.streamOnly()
 
-	s := "`" + e.shop + "`.items"
-	var tagUnion, tagCountUnion []string
-	for _, tag := range itemTags {
-		tagUnion = append(tagUnion, fmt.Sprintf("SELECT id, '%s', order_id FROM %s WHERE FIND_IN_SET('%[1]s', tags)", tag, s))
-		tagCountUnion = append(tagCountUnion, fmt.Sprintf("SELECT '%s', COUNT(*), SUM(qty) FROM %s WHERE FIND_IN_SET('%[1]s', tags) HAVING COUNT(*) > 0", tag, s))
-	}
-	checks := []struct{ name, derived, oracle string }{
-		{"items_priced",
-			"SELECT id, order_id, price, quantity, size, total, unit FROM " + d + "items_priced",
-			"SELECT id, order_id, price, qty, CASE WHEN qty > 5 THEN 'bulk' ELSE 'single' END, ROUND(price * qty * 1.2, 2), price / NULLIF(qty, 0) FROM " + s},
-		{"item_tags", "SELECT id, tag, order_id FROM " + d + "item_tags", strings.Join(tagUnion, " UNION ALL ")},
-		{"item_attrs", "SELECT id, pos, attr FROM " + d + "item_attrs",
-			"SELECT i.id, j.pos, j.attr FROM " + s + " i, JSON_TABLE(i.attrs, '$[*]' COLUMNS (pos FOR ORDINALITY, attr VARCHAR(20) PATH '$')) j"},
-		{"tag_counts", "SELECT tag, items, units FROM " + d + "tag_counts", strings.Join(tagCountUnion, " UNION ALL ")},
-		// The last history row of each id is its current state, or its deletion.
-		{"items_history (latest per id)",
-			"SELECT h.id, h.op, h.price, h.quantity, h.total FROM " + d + "items_history h JOIN (SELECT id, MAX(CONCAT(binlog_file, ':', LPAD(binlog_pos, 20, '0'), ':', LPAD(binlog_row, 10, '0'))) AS at FROM " + d + "items_history GROUP BY id) l ON l.id = h.id AND l.at = CONCAT(h.binlog_file, ':', LPAD(h.binlog_pos, 20, '0'), ':', LPAD(h.binlog_row, 10, '0')) WHERE h.op <> 'delete'",
-			"SELECT id, 'X', price, qty, ROUND(price * qty * 1.2, 2) FROM " + s},
-	}
-	for _, c := range checks {
-		got, want := e.snapshot(e.down, c.derived), e.snapshot(e.up, c.oracle)
-		if strings.HasPrefix(c.name, "items_history") {
-			for i := range got {
-				parts := strings.SplitN(got[i], "|", 3)
-				got[i] = parts[0] + "|X|" + parts[2]
+		p := e.start()
+		e.waitCheckpoints(flowCount + 4)
+		changes := e.itemTxns(60)
+		e.kill9(p)
+		changes += e.itemTxns(60)
+		p = e.start()
+		changes += e.itemTxns(20)
+		e.caughtUp(60 * time.Second)
+
+		s := "`" + e.shop + "`.items"
+		var tagUnion, tagCountUnion []string
+		for _, tag := range itemTags {
+			tagUnion = append(tagUnion, fmt.Sprintf("SELECT id, '%s', order_id FROM %s WHERE FIND_IN_SET('%[1]s', tags)", tag, s))
+			tagCountUnion = append(tagCountUnion, fmt.Sprintf("SELECT '%s', COUNT(*), SUM(qty) FROM %s WHERE FIND_IN_SET('%[1]s', tags) HAVING COUNT(*) > 0", tag, s))
+		}
+		history := e.tbl("items_history")
+		checks := []struct{ name, derived, oracle string }{
+			{"items_priced",
+				"SELECT id, order_id, price, quantity, size, total, unit FROM " + e.tbl("items_priced"),
+				"SELECT id, order_id, price, qty, CASE WHEN qty > 5 THEN 'bulk' ELSE 'single' END, ROUND(price * qty * 1.2, 2), price / NULLIF(qty, 0) FROM " + s},
+			{"item_tags", "SELECT id, tag, order_id FROM " + e.tbl("item_tags"), strings.Join(tagUnion, " UNION ALL ")},
+			{"item_attrs", "SELECT id, pos, attr FROM " + e.tbl("item_attrs"),
+				"SELECT i.id, j.pos, j.attr FROM " + s + " i, JSON_TABLE(i.attrs, '$[*]' COLUMNS (pos FOR ORDINALITY, attr VARCHAR(20) PATH '$')) j"},
+			{"tag_counts", "SELECT tag, items, units FROM " + e.tbl("tag_counts"), strings.Join(tagCountUnion, " UNION ALL ")},
+			// The last history row of each id (no later change of the id in
+			// binlog order; the same SQL in every store) is its current
+			// state, or its deletion.
+			{"items_history (latest per id)",
+				"SELECT h.id, h.op, h.price, h.quantity, h.total FROM " + history + " h WHERE h.op <> 'delete' AND NOT EXISTS (SELECT 1 FROM " + history +
+					" l WHERE l.id = h.id AND (l.binlog_file > h.binlog_file OR (l.binlog_file = h.binlog_file AND (l.binlog_pos > h.binlog_pos OR (l.binlog_pos = h.binlog_pos AND l.binlog_row > h.binlog_row)))))",
+				"SELECT id, 'X', price, qty, ROUND(price * qty * 1.2, 2) FROM " + s},
+		}
+		for _, c := range checks {
+			got, want := e.snapshot(e.down, c.derived), e.snapshot(e.up, c.oracle)
+			if strings.HasPrefix(c.name, "items_history") {
+				for i := range got {
+					parts := strings.SplitN(got[i], "|", 3)
+					got[i] = parts[0] + "|X|" + parts[2]
+				}
+				want = sortStrings(want)
+				got = sortStrings(got)
 			}
-			want = sortStrings(want)
-			got = sortStrings(got)
+			if diff := diffRows(got, want); diff != "" {
+				t.Errorf("%s in %s differs from its SQL recomputation (%d rows, %d expected):\n%s", c.name, store, len(got), len(want), diff)
+			}
+			if len(want) < len(itemTags) {
+				t.Errorf("%s: only %d rows expected; the workload proves little", c.name, len(want))
+			}
 		}
-		if diff := diffRows(got, want); diff != "" {
-			t.Errorf("%s differs from its SQL recomputation (%d rows, %d expected):\n%s", c.name, len(got), len(want), diff)
+		var rows int64
+		if err := e.down.QueryRow("SELECT COUNT(*) FROM " + history).Scan(&rows); err != nil {
+			t.Fatal(err)
 		}
-		if len(want) < len(itemTags) {
-			t.Errorf("%s: only %d rows expected; the workload proves little", c.name, len(want))
+		if rows != changes {
+			t.Errorf("items_history in %s has %d rows, the upstream logged %d row changes", store, rows, changes)
 		}
-	}
-	var history int64
-	if err := e.down.QueryRow("SELECT COUNT(*) FROM " + d + "items_history").Scan(&history); err != nil {
-		t.Fatal(err)
-	}
-	if history != changes {
-		t.Errorf("items_history has %d rows, the upstream logged %d row changes", history, changes)
-	}
-	e.stop(p)
+		e.stop(p)
+	})
 }
 
 func sortStrings(s []string) []string {

@@ -8,9 +8,10 @@ import (
 
 // A config-only filter → aggregate chain stays equal to the same SQL with a
 // WHERE clause, through updates that move rows in and out of the filter and
-// between groups, and a kill -9.
+// between groups, and a kill -9, in every store.
 func TestFilterThenAggregateMatchesSQL(t *testing.T) {
-	e := newEnv(t, envOptions{extraFlow: `
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store, extraFlow: `
 [[flows]]
 name = "paid_totals"
 tables = ["SHOP.orders"]
@@ -28,24 +29,28 @@ tables = ["SHOP.orders"]
   kind = "sink"
   table = "paid_totals"
 `})
-	e.exec(e.down, "CREATE TABLE `"+e.derived+"`.paid_totals (customer_id BIGINT PRIMARY KEY, order_count BIGINT NOT NULL, total_amount DECIMAL(30,2) NOT NULL)")
-	writeFile(t, e.configPath, replaceShop(readFile(t, e.configPath), e.shop))
-	p := e.start()
-	e.load(100, 10, 15)
-	e.kill9(p)
-	e.load(100, 10, 15)
-	p = e.start()
-	e.caughtUp(60 * time.Second)
-	e.verify()
-	got := e.snapshot(e.down, "SELECT customer_id, order_count, total_amount FROM `"+e.derived+"`.paid_totals")
-	want := e.snapshot(e.up, "SELECT customer_id, COUNT(*), CAST(SUM(amount) AS DECIMAL(30,2)) FROM `"+e.shop+"`.orders WHERE status <> 'cancelled' AND amount > 100 GROUP BY customer_id")
-	if diff := diffRows(got, want); diff != "" {
-		t.Errorf("paid_totals differs from its SQL recomputation:\n%s", diff)
-	}
-	if len(want) == 0 {
-		t.Fatal("the workload produced no rows passing the filter; the test proves nothing")
-	}
-	e.stop(p)
+		e.createTables(storeDDL{
+			mysql:    "CREATE TABLE D.paid_totals (customer_id BIGINT PRIMARY KEY, order_count BIGINT NOT NULL, total_amount DECIMAL(30,2) NOT NULL)",
+			postgres: "CREATE TABLE paid_totals (customer_id BIGINT PRIMARY KEY, order_count BIGINT NOT NULL, total_amount NUMERIC(30,2) NOT NULL)",
+			sqlite:   "CREATE TABLE paid_totals (customer_id INTEGER PRIMARY KEY, order_count INTEGER NOT NULL, total_amount TEXT NOT NULL) STRICT",
+		})
+		p := e.start()
+		e.load(100, 10, 15)
+		e.kill9(p)
+		e.load(100, 10, 15)
+		p = e.start()
+		e.caughtUp(60 * time.Second)
+		e.verify()
+		got := e.snapshot(e.down, "SELECT customer_id, order_count, total_amount FROM "+e.tbl("paid_totals"))
+		want := e.snapshot(e.up, "SELECT customer_id, COUNT(*), CAST(SUM(amount) AS DECIMAL(30,2)) FROM `"+e.shop+"`.orders WHERE status <> 'cancelled' AND amount > 100 GROUP BY customer_id")
+		if diff := diffRows(got, want); diff != "" {
+			t.Errorf("paid_totals in %s differs from its SQL recomputation (%d rows, %d expected):\n%s", store, len(got), len(want), diff)
+		}
+		if len(want) == 0 {
+			t.Fatal("the workload produced no rows passing the filter; the test proves nothing")
+		}
+		e.stop(p)
+	})
 }
 
 // Many tables feed one flow: two shards of orders copied into one table,
