@@ -4,9 +4,10 @@
 // canal with a no-op handler (the ingest ceiling), binflow's aggregate and
 // copy flows (the real binary, into each downstream store: MySQL,
 // PostgreSQL, SQLite), a filter → map → aggregate chain (into MySQL), and a
-// native MariaDB replica (the downstream write reference); it checks every derived table and prints one table of rates,
-// each flow's beside its ratio to the baseline measured in the same run,
-// and the targets.
+// native MariaDB replica (the downstream write reference); it checks every
+// derived table and prints one table of rates, each flow's beside its ratio
+// to the baseline measured in the same run (for the aggregates, the canal
+// no-op run again just before each), and the targets.
 //
 // Knobs (environment):
 //
