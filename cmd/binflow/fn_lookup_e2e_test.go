@@ -50,31 +50,14 @@ func TestLookupEnrichesFromUpstreamAndDownstream(t *testing.T) {
 	for code, label := range labels {
 		e.exec(e.down, "INSERT INTO "+d+"country_names VALUES (?, ?)", code, label)
 	}
-	for i := 1; i <= 10; i++ {
-		e.exec(e.up, "INSERT INTO `"+e.shop+"`.customers (id, name, country) VALUES (?, ?, ?)", i, fmt.Sprintf("customer %d", i), countries[i%len(countries)])
-	}
-	// Orders only (customers 11 and 12 do not exist): inserts, updates
-	// moving orders between customers, deletes.
-	writeOrders := func(n int) {
-		for i := 0; i < n; i++ {
-			switch r := e.rng.Intn(10); {
-			case r < 6 || e.nextID < 5:
-				e.exec(e.up, "INSERT INTO `"+e.shop+"`.orders (customer_id, amount, status, created_at) VALUES (?, ?, 'new', NOW(6))", e.rng.Intn(12)+1, e.randomAmount())
-				e.nextID++
-			case r < 9:
-				e.exec(e.up, "UPDATE `"+e.shop+"`.orders SET customer_id = ?, amount = ? WHERE id = ?", e.rng.Intn(12)+1, e.randomAmount(), e.rng.Int63n(e.nextID)+1)
-			default:
-				e.exec(e.up, "DELETE FROM `"+e.shop+"`.orders WHERE id = ?", e.rng.Int63n(e.nextID)+1)
-			}
-		}
-	}
-	writeOrders(60)
+	e.seedCustomers(10)
+	e.writeOrders(60)
 	p := e.start()
-	writeOrders(120)
+	e.writeOrders(120)
 	e.kill9(p)
-	writeOrders(60)
+	e.writeOrders(60)
 	p = e.start()
-	writeOrders(60)
+	e.writeOrders(60)
 	e.caughtUp(60 * time.Second)
 
 	expected := func() []string {
@@ -125,4 +108,83 @@ func TestLookupEnrichesFromUpstreamAndDownstream(t *testing.T) {
 		t.Errorf("%d orders of customer 1 written before the rename keep the old name; want all %d (a lookup does not rewrite rows)", stale, before)
 	}
 	e.stop(p)
+}
+
+// seedCustomers inserts customers 1..n, named "customer N".
+func (e *env) seedCustomers(n int) {
+	e.t.Helper()
+	for i := 1; i <= n; i++ {
+		e.exec(e.up, "INSERT INTO `"+e.shop+"`.customers (id, name, country) VALUES (?, ?, ?)", i, fmt.Sprintf("customer %d", i), countries[i%len(countries)])
+	}
+}
+
+// writeOrders writes n changes of orders only, for customers 1..12 (seed 10:
+// some orders have none): inserts, updates moving orders between customers,
+// deletes.
+func (e *env) writeOrders(n int) {
+	e.t.Helper()
+	for i := 0; i < n; i++ {
+		switch r := e.rng.Intn(10); {
+		case r < 6 || e.nextID < 5:
+			e.exec(e.up, "INSERT INTO `"+e.shop+"`.orders (customer_id, amount, status, created_at) VALUES (?, ?, 'new', NOW(6))", e.rng.Intn(12)+1, e.randomAmount())
+			e.nextID++
+		case r < 9:
+			e.exec(e.up, "UPDATE `"+e.shop+"`.orders SET customer_id = ?, amount = ? WHERE id = ?", e.rng.Intn(12)+1, e.randomAmount(), e.rng.Int63n(e.nextID)+1)
+		default:
+			e.exec(e.up, "DELETE FROM `"+e.shop+"`.orders WHERE id = ?", e.rng.Int63n(e.nextID)+1)
+		}
+	}
+}
+
+// upstreamLookupFlow looks each order's customer up on the upstream.
+const upstreamLookupFlow = `
+[[flows]]
+name = "orders_named"
+tables = ["SHOP.orders"]
+  [[flows.functions]]
+  kind = "lookup"
+  table = "SHOP.customers"
+  on = { customer_id = "id" }
+  columns = ["name", "country"]
+  cache_rows = 100
+  [[flows.functions]]
+  kind = "project"
+  columns = ["id", "customer_id", "amount", "name", "country"]
+  [[flows.functions]]
+  kind = "sink"
+  table = "orders_named"
+  key = ["id"]
+`
+
+// A lookup from the upstream writes into every store, through a kill -9:
+// while customers hold still, the derived table equals orders LEFT JOIN
+// customers on the upstream.
+func TestLookupFromUpstreamIntoEveryStore(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store, extraFlow: upstreamLookupFlow})
+		e.createTables(storeDDL{
+			mysql:    "CREATE TABLE D.orders_named (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, amount DECIMAL(12,2) NOT NULL, name VARCHAR(100) NULL, country CHAR(2) NULL)",
+			postgres: "CREATE TABLE orders_named (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, amount NUMERIC(12,2) NOT NULL, name VARCHAR(100) NULL, country CHAR(2) NULL)",
+			sqlite:   "CREATE TABLE orders_named (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, amount TEXT NOT NULL, name TEXT NULL, country TEXT NULL) STRICT",
+		})
+		writeFile(t, e.configPath, replaceShop(readFile(t, e.configPath), e.shop))
+		e.seedCustomers(10)
+		e.writeOrders(40)
+		p := e.start()
+		e.writeOrders(80)
+		e.kill9(p)
+		e.writeOrders(40)
+		p = e.start()
+		e.writeOrders(40)
+		e.caughtUp(60 * time.Second)
+		got := e.snapshot(e.down, "SELECT id, customer_id, amount, name, country FROM "+e.tbl("orders_named"))
+		want := e.snapshot(e.up, "SELECT o.id, o.customer_id, o.amount, c.name, c.country FROM `"+e.shop+"`.orders o LEFT JOIN `"+e.shop+"`.customers c ON c.id = o.customer_id")
+		if diff := diffRows(got, want); diff != "" {
+			t.Errorf("orders_named in %s differs from orders LEFT JOIN customers (%d rows, %d expected):\n%s", store, len(got), len(want), diff)
+		}
+		if len(want) < 20 {
+			t.Errorf("only %d orders; the workload proves little", len(want))
+		}
+		e.stop(p)
+	})
 }
