@@ -1,5 +1,5 @@
 // Package snapshot reads what upstream tables already hold, for a flow's
-// initial snapshot, `binflow rebuild` and `binflow verify`.
+// initial snapshot, `binflow rebuild`, `binflow verify` and lookups.
 //
 // It owns:
 //   - the consistent read view and the binlog position it reflects: on
@@ -16,7 +16,9 @@
 //   - encoding primary keys for resumable progress, and comparing them in
 //     the server's order (collations included);
 //   - streaming a bounded range of binlog (StreamUntil), for catching up a
-//     resumed snapshot.
+//     resumed snapshot;
+//   - reading single rows by the values of some columns (Lookup), typed
+//     the same way, for lookup functions.
 //
 // It must not take locks (no FLUSH TABLES WITH READ LOCK, no LOCK TABLES),
 // write to the upstream, or know about flows, functions or downstream
