@@ -200,9 +200,13 @@ func (h *schemaHistory) definition(ctx context.Context, table string, at schema.
 			continue
 		}
 		if only != nil {
-			return nil, fmt.Errorf("binflow cannot tell whether column %s is a BINARY(16), an INET6 or a UUID at binlog %s: "+
-				"the statement %.200q at %s may have changed it before binflow read its type from information_schema (at %s). "+
-				"Rebuild the flows reading it from a snapshot (`binflow rebuild`)", strings.Join(only, ", "), at, st.Query, st.End, end)
+			which := "column " + only[0] + " is"
+			if len(only) > 1 {
+				which = "columns " + strings.Join(only, ", ") + " are"
+			}
+			return nil, fmt.Errorf("binflow cannot tell whether %s BINARY(16), INET6 or UUID at binlog %s: "+
+				"the statement %.200q at %s may have changed that before binflow read the types from information_schema (at %s). "+
+				"Rebuild the flows reading it from a snapshot (`binflow rebuild`)", which, at, st.Query, st.End, end)
 		}
 		return nil, fmt.Errorf("binflow cannot tell its columns at binlog %s: the statement %.200q at %s changed it before binflow read its definition "+
 			"from information_schema (at %s). Set binlog_row_metadata=FULL on the upstream (it applies to binlog written after), "+
