@@ -45,38 +45,46 @@ func (d *DDLParser) ParseDDL(defaultSchema, query string) ([]TableChange, error)
 	if err != nil {
 		return nil, err
 	}
-	name := func(t *ast.TableName) string { return qualified(defaultSchema, t) }
 	var out []TableChange
 	for _, stmt := range stmts {
-		switch s := stmt.(type) {
-		case *ast.TruncateTableStmt:
-			out = append(out, TableChange{Kind: schema.ChangeTruncate, Table: name(s.Table)})
-		case *ast.DropTableStmt:
-			if s.IsView || s.TemporaryKeyword != ast.TemporaryNone {
-				continue // a temporary table shadows, never drops, the real one
-			}
-			for _, t := range s.Tables {
-				out = append(out, TableChange{Kind: schema.ChangeDrop, Table: name(t)})
-			}
-		case *ast.DropDatabaseStmt:
-			out = append(out, TableChange{Kind: schema.ChangeDropDatabase, Table: s.Name.O})
-		case *ast.RenameTableStmt:
-			for _, tt := range s.TableToTables {
-				out = append(out, TableChange{Kind: schema.ChangeRename, Table: name(tt.OldTable), To: name(tt.NewTable)})
-			}
-		case *ast.AlterTableStmt:
-			out = append(out, alterChanges(name(s.Table), s, name)...)
-		case *ast.CreateTableStmt:
-			if s.TemporaryKeyword != ast.TemporaryNone {
-				continue
-			}
-			if replace {
-				out = append(out, TableChange{Kind: schema.ChangeDrop, Table: name(s.Table)})
-			}
-			out = append(out, TableChange{Kind: schema.ChangeCreate, Table: name(s.Table)})
-		}
+		out = append(out, stmtChanges(defaultSchema, stmt, replace)...)
 	}
 	return out, nil
+}
+
+// stmtChanges lists the table changes of one parsed statement (replace:
+// it was CREATE OR REPLACE TABLE).
+func stmtChanges(defaultSchema string, stmt ast.StmtNode, replace bool) []TableChange {
+	name := func(t *ast.TableName) string { return qualified(defaultSchema, t) }
+	var out []TableChange
+	switch s := stmt.(type) {
+	case *ast.TruncateTableStmt:
+		out = append(out, TableChange{Kind: schema.ChangeTruncate, Table: name(s.Table)})
+	case *ast.DropTableStmt:
+		if s.IsView || s.TemporaryKeyword != ast.TemporaryNone {
+			return nil // a temporary table shadows, never drops, the real one
+		}
+		for _, t := range s.Tables {
+			out = append(out, TableChange{Kind: schema.ChangeDrop, Table: name(t)})
+		}
+	case *ast.DropDatabaseStmt:
+		out = append(out, TableChange{Kind: schema.ChangeDropDatabase, Table: s.Name.O})
+	case *ast.RenameTableStmt:
+		for _, tt := range s.TableToTables {
+			out = append(out, TableChange{Kind: schema.ChangeRename, Table: name(tt.OldTable), To: name(tt.NewTable)})
+		}
+	case *ast.AlterTableStmt:
+		out = append(out, alterChanges(name(s.Table), s, name)...)
+	case *ast.CreateTableStmt:
+		if s.TemporaryKeyword != ast.TemporaryNone {
+			return nil
+		}
+		if replace {
+			out = append(out, TableChange{Kind: schema.ChangeDrop, Table: name(s.Table)})
+		}
+		out = append(out, TableChange{Kind: schema.ChangeCreate, Table: name(s.Table)})
+	}
+	return out
 }
 
 // parse reads a statement after rewriting the MariaDB syntax the parser
@@ -219,4 +227,179 @@ func schemaIdentifiers(q string, n int, f func(string)) {
 			i++
 		}
 	}
+}
+
+// alterEffect is what one ALTER TABLE clause may do to the table's
+// definition as the schema history keeps it (schema.TableDef: the columns,
+// their types and ENUM/SET values, the primary key).
+type alterEffect int
+
+const (
+	// alterKeeps leaves the definition as it is: indexes and keys other
+	// than the primary key, foreign keys, checks, column defaults, table
+	// options that change no column, partitioning, ALGORITHM, LOCK, FORCE.
+	alterKeeps alterEffect = iota
+	// alterColumns adds, drops, redefines or renames the columns it names,
+	// and no other.
+	alterColumns
+	// alterCharsets converts every character column (CONVERT TO CHARACTER
+	// SET); binary columns, INET6 and UUID are left alone.
+	alterCharsets
+	// alterPrimaryKey changes the primary key, no column.
+	alterPrimaryKey
+	// alterRename renames the table.
+	alterRename
+	// alterUnknown is anything else: it may change any column.
+	alterUnknown
+)
+
+// classifyAlterSpec says what an ALTER TABLE clause may do to the table's
+// definition, and for alterColumns the names of the columns it adds, drops,
+// redefines or renames (old and new names; not those it only places a
+// column after). What it does not know is alterUnknown.
+func classifyAlterSpec(spec *ast.AlterTableSpec) (alterEffect, []string) {
+	switch spec.Tp {
+	case ast.AlterTableAddColumns:
+		var names []string
+		for _, c := range spec.NewColumns {
+			if c == nil || c.Name == nil {
+				return alterUnknown, nil
+			}
+			names = append(names, c.Name.Name.O)
+		}
+		if len(names) == 0 {
+			return alterUnknown, nil
+		}
+		return alterColumns, names
+	case ast.AlterTableDropColumn:
+		if spec.OldColumnName == nil {
+			return alterUnknown, nil
+		}
+		return alterColumns, []string{spec.OldColumnName.Name.O}
+	case ast.AlterTableModifyColumn:
+		if len(spec.NewColumns) != 1 || spec.NewColumns[0].Name == nil {
+			return alterUnknown, nil
+		}
+		return alterColumns, []string{spec.NewColumns[0].Name.Name.O}
+	case ast.AlterTableChangeColumn:
+		if spec.OldColumnName == nil || len(spec.NewColumns) != 1 || spec.NewColumns[0].Name == nil {
+			return alterUnknown, nil
+		}
+		return alterColumns, []string{spec.OldColumnName.Name.O, spec.NewColumns[0].Name.Name.O}
+	case ast.AlterTableRenameColumn:
+		if spec.OldColumnName == nil || spec.NewColumnName == nil {
+			return alterUnknown, nil
+		}
+		return alterColumns, []string{spec.OldColumnName.Name.O, spec.NewColumnName.Name.O}
+	case ast.AlterTableRenameTable:
+		return alterRename, nil
+	case ast.AlterTableAddConstraint:
+		c := spec.Constraint
+		if c == nil {
+			return alterUnknown, nil
+		}
+		for _, k := range c.Keys {
+			if k == nil || k.Expr != nil {
+				// A functional key part is a hidden generated column
+				// (MySQL 8).
+				return alterUnknown, nil
+			}
+		}
+		switch c.Tp {
+		case ast.ConstraintPrimaryKey:
+			return alterPrimaryKey, nil
+		case ast.ConstraintKey, ast.ConstraintIndex, ast.ConstraintUniq, ast.ConstraintUniqKey, ast.ConstraintUniqIndex,
+			ast.ConstraintFulltext, ast.ConstraintForeignKey, ast.ConstraintCheck:
+			return alterKeeps, nil
+		}
+		return alterUnknown, nil
+	case ast.AlterTableDropPrimaryKey:
+		return alterPrimaryKey, nil
+	case ast.AlterTableDropIndex:
+		if strings.EqualFold(spec.Name, "PRIMARY") {
+			return alterPrimaryKey, nil // DROP INDEX `PRIMARY`
+		}
+		return alterKeeps, nil
+	case ast.AlterTableOption:
+		effect := alterKeeps
+		for _, o := range spec.Options {
+			switch {
+			case o == nil:
+				return alterUnknown, nil
+			case o.Tp == ast.TableOptionCharset && o.UintValue == ast.TableOptionCharsetWithConvertTo:
+				effect = alterCharsets
+			case !optionKeepsColumns[o.Tp]:
+				return alterUnknown, nil
+			}
+		}
+		return effect, nil
+	case ast.AlterTableAlterColumn, // SET DEFAULT, DROP DEFAULT
+		ast.AlterTableDropForeignKey, ast.AlterTableAlterCheck, ast.AlterTableDropCheck,
+		ast.AlterTableRenameIndex, ast.AlterTableIndexInvisible,
+		ast.AlterTableLock, ast.AlterTableAlgorithm, ast.AlterTableForce,
+		ast.AlterTableEnableKeys, ast.AlterTableDisableKeys, ast.AlterTableOrderByColumns,
+		ast.AlterTableWithValidation, ast.AlterTableWithoutValidation,
+		ast.AlterTableAddPartitions, ast.AlterTableCoalescePartitions, ast.AlterTableDropPartition,
+		ast.AlterTableTruncatePartition, ast.AlterTablePartition, ast.AlterTableRemovePartitioning,
+		ast.AlterTableRebuildPartition, ast.AlterTableReorganizePartition, ast.AlterTableCheckPartitions,
+		ast.AlterTableExchangePartition, ast.AlterTableOptimizePartition, ast.AlterTableRepairPartition,
+		ast.AlterTableImportTablespace, ast.AlterTableDiscardTablespace,
+		ast.AlterTableImportPartitionTablespace, ast.AlterTableDiscardPartitionTablespace,
+		ast.AlterTableDropFirstPartition:
+		return alterKeeps, nil
+	}
+	return alterUnknown, nil
+}
+
+// optionKeepsColumns are the MySQL and MariaDB table options that change
+// no column. CHARACTER SET and COLLATE without CONVERT TO set the default
+// for columns added later only.
+var optionKeepsColumns = map[ast.TableOptionType]bool{
+	ast.TableOptionEngine: true, ast.TableOptionCharset: true, ast.TableOptionCollate: true,
+	ast.TableOptionAutoIncrement: true, ast.TableOptionComment: true, ast.TableOptionAvgRowLength: true,
+	ast.TableOptionCheckSum: true, ast.TableOptionTableCheckSum: true, ast.TableOptionCompression: true,
+	ast.TableOptionConnection: true, ast.TableOptionPassword: true, ast.TableOptionKeyBlockSize: true,
+	ast.TableOptionMaxRows: true, ast.TableOptionMinRows: true, ast.TableOptionDelayKeyWrite: true,
+	ast.TableOptionRowFormat: true, ast.TableOptionStatsPersistent: true, ast.TableOptionStatsAutoRecalc: true,
+	ast.TableOptionStatsSamplePages: true, ast.TableOptionPackKeys: true, ast.TableOptionTablespace: true,
+	ast.TableOptionDataDirectory: true, ast.TableOptionIndexDirectory: true, ast.TableOptionInsertMethod: true,
+	ast.TableOptionUnion: true, ast.TableOptionEncryption: true, ast.TableOptionAutoextendSize: true,
+	ast.TableOptionPageChecksum: true, ast.TableOptionPageCompressed: true, ast.TableOptionPageCompressionLevel: true,
+	ast.TableOptionTransactional: true, ast.TableOptionEngineAttribute: true,
+}
+
+// alterKeepsDefinition reports whether an ALTER TABLE provably leaves the
+// whole definition as it was (every clause alterKeeps).
+func alterKeepsDefinition(s *ast.AlterTableStmt) bool {
+	for _, spec := range s.Specs {
+		if effect, _ := classifyAlterSpec(spec); effect != alterKeeps {
+			return false
+		}
+	}
+	return true
+}
+
+// alterMayRetype reports whether an ALTER TABLE may change the type of one
+// of the named columns, or which column bears one of those names: it names
+// one of them (adds, drops, redefines or renames it), renames the table,
+// or does something binflow does not classify. Converting charsets and
+// changing the primary key retype no binary column.
+func alterMayRetype(s *ast.AlterTableStmt, columns []string) bool {
+	for _, spec := range s.Specs {
+		effect, names := classifyAlterSpec(spec)
+		switch effect {
+		case alterKeeps, alterCharsets, alterPrimaryKey:
+		case alterColumns:
+			for _, n := range names {
+				for _, c := range columns {
+					if strings.EqualFold(n, c) {
+						return true
+					}
+				}
+			}
+		default:
+			return true
+		}
+	}
+	return false
 }

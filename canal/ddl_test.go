@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/pingcap/tidb/pkg/parser/ast"
+
 	"github.com/binflow/binflow/schema"
 )
 
@@ -80,6 +82,88 @@ func TestParseDDL(t *testing.T) {
 	} {
 		if got, err := p.ParseDDL("shop", q); err == nil {
 			t.Errorf("%s: parsed as %+v", q, got)
+		}
+	}
+}
+
+// What an ALTER TABLE may do to a table's definition: keeps it whole (the
+// schema history reads information_schema past it for a MINIMAL table map),
+// or may retype the named 16-byte column (what matters for a FULL one).
+func TestClassifyAlter(t *testing.T) {
+	cases := []struct {
+		query        string
+		keeps        bool // the whole definition (columns, types, values, primary key)
+		mayRetypeIP  bool // column ip, or which column is called ip
+		changesOther bool // adds, drops, redefines or renames a column (alterChangesColumns)
+	}{
+		{"ALTER TABLE t ADD INDEX i (a)", true, false, false},
+		{"ALTER TABLE t ADD KEY (a, ip), ADD UNIQUE KEY u (b)", true, false, false},
+		{"ALTER TABLE t ADD UNIQUE INDEX u (ip)", true, false, false},
+		{"ALTER TABLE t ADD FULLTEXT INDEX f (note)", true, false, false},
+		{"ALTER TABLE t DROP INDEX i", true, false, false},
+		{"ALTER TABLE t DROP KEY i, DROP INDEX IF EXISTS j", true, false, false},
+		{"ALTER TABLE t ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES p (id) ON DELETE CASCADE", true, false, false},
+		{"ALTER TABLE t ADD FOREIGN KEY (a) REFERENCES p (id)", true, false, false},
+		{"ALTER TABLE t DROP FOREIGN KEY fk", true, false, false},
+		{"ALTER TABLE t ADD CONSTRAINT c CHECK (a > 0)", true, false, false},
+		{"ALTER TABLE t COMMENT 'orders'", true, false, false},
+		{"ALTER TABLE t COMMENT = 'x', ENGINE = InnoDB, AUTO_INCREMENT = 100", true, false, false},
+		{"ALTER TABLE t ENGINE=Aria ROW_FORMAT=DYNAMIC", true, false, false},
+		{"ALTER TABLE t DEFAULT CHARSET = utf8mb4 COLLATE utf8mb4_bin", true, false, false},
+		{"ALTER TABLE t RENAME INDEX i TO j", true, false, false},
+		{"ALTER TABLE t RENAME KEY i TO j", true, false, false},
+		{"ALTER TABLE t ALTER COLUMN ip SET DEFAULT NULL", true, false, false},
+		{"ALTER TABLE t ALTER INDEX i INVISIBLE", true, false, false},
+		{"ALTER TABLE t ADD INDEX (a), ALGORITHM=INPLACE, LOCK=NONE", true, false, false},
+		{"ALTER TABLE t FORCE", true, false, false},
+		{"ALTER TABLE t TRUNCATE PARTITION p0", true, false, false},
+		{"ALTER ONLINE TABLE t WAIT 3 ADD INDEX (a)", true, false, false},
+		// The primary key: part of the definition a MINIMAL map takes; a
+		// FULL map carries its own.
+		{"ALTER TABLE t ADD PRIMARY KEY (a)", false, false, false},
+		{"ALTER TABLE t DROP PRIMARY KEY", false, false, false},
+		{"ALTER TABLE t DROP INDEX `PRIMARY`", false, false, false},
+		// Charsets of character columns: not binary ones.
+		{"ALTER TABLE t CONVERT TO CHARACTER SET utf8mb4", false, false, false},
+		// Columns: only naming ip may retype it.
+		{"ALTER TABLE t ADD COLUMN x INT", false, false, true},
+		{"ALTER TABLE t ADD COLUMN x BINARY(16) AFTER ip", false, false, true},
+		{"ALTER TABLE t MODIFY other BIGINT, DROP COLUMN y", false, false, true},
+		{"ALTER TABLE t RENAME COLUMN a TO b", false, false, true},
+		{"ALTER TABLE t MODIFY ip BINARY(16) NOT NULL", false, true, true},
+		{"ALTER TABLE t MODIFY COLUMN `IP` BINARY(16)", false, true, true},
+		{"ALTER TABLE t DROP COLUMN ip", false, true, true},
+		{"ALTER TABLE t ADD COLUMN ip BINARY(16)", false, true, true},
+		{"ALTER TABLE t ADD COLUMN (x INT, ip VARBINARY(16))", false, true, true},
+		{"ALTER TABLE t CHANGE ip addr BINARY(16)", false, true, true},
+		{"ALTER TABLE t CHANGE addr ip BINARY(16)", false, true, true},
+		{"ALTER TABLE t RENAME COLUMN ip TO addr", false, true, true},
+		{"ALTER TABLE t RENAME COLUMN addr TO ip", false, true, true},
+		{"ALTER TABLE t ADD INDEX (a), MODIFY ip BINARY(16)", false, true, true},
+		// The table's identity, and what binflow does not classify.
+		{"ALTER TABLE t RENAME TO u", false, true, false},
+		{"ALTER TABLE t ADD INDEX ((a + 1))", false, true, true},
+	}
+	var p DDLParser
+	for _, c := range cases {
+		stmts, _, err := p.parse(c.query)
+		if err != nil || len(stmts) != 1 {
+			t.Errorf("%s: %d statements, %v", c.query, len(stmts), err)
+			continue
+		}
+		alter, ok := stmts[0].(*ast.AlterTableStmt)
+		if !ok {
+			t.Errorf("%s: parsed as %T", c.query, stmts[0])
+			continue
+		}
+		if got := alterKeepsDefinition(alter); got != c.keeps {
+			t.Errorf("%s: keeps the definition %v, want %v", c.query, got, c.keeps)
+		}
+		if got := alterMayRetype(alter, []string{"ip"}); got != c.mayRetypeIP {
+			t.Errorf("%s: may retype ip %v, want %v", c.query, got, c.mayRetypeIP)
+		}
+		if got := alterChangesColumns(alter); got != c.changesOther {
+			t.Errorf("%s: changes columns %v, want %v", c.query, got, c.changesOther)
 		}
 	}
 }

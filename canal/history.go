@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -27,8 +28,17 @@ import (
 //     table, the definition read is the one at X. (A DDL statement is
 //     written to the binlog before it releases its metadata lock, and
 //     information_schema waits for that lock, so a change visible in
-//     information_schema is already in the binlog before E.) If one does,
-//     binflow cannot tell the columns at X and stops, naming the statement.
+//     information_schema is already in the binlog before E.) Statements
+//     that provably change no column nor the primary key (ALTER TABLE ADD
+//     or DROP INDEX/KEY other than the primary key, foreign keys, checks,
+//     column defaults, table options, partitioning: classifyAlterSpec) do
+//     not count. A FULL table map takes from the definition only the types
+//     of its 16-byte binary columns, which it names: for it only a
+//     statement naming one of those columns (ADD, DROP, MODIFY, CHANGE,
+//     RENAME COLUMN), renaming, dropping or creating the table, or one
+//     binflow cannot parse counts, and the definition is kept as exact
+//     for those columns only (partial). If one counts, binflow cannot tell
+//     the columns at X and stops, naming the statement.
 //   - From there on, every statement the reader passes is applied to the
 //     definitions it knows (CREATE TABLE [LIKE], ALTER TABLE ADD, DROP,
 //     MODIFY, CHANGE and RENAME COLUMN with FIRST and AFTER, primary keys,
@@ -68,6 +78,11 @@ type schemaHistory struct {
 	upstream upstreamSchemas
 	ddl      DDLParser
 	known    map[string]*schema.TableDef // "schema.table" -> definition at the reader's position
+	// partial marks definitions known exact only for some columns: read
+	// for a FULL table map past a statement that changed other columns, a
+	// definition is exact for the 16-byte binary columns that map named
+	// (listed here), which are all such a map takes from it.
+	partial map[string][]string
 	// ahead holds statements read beyond the reader's position while
 	// checking definitions (scannedFrom to scannedTo), so that the next
 	// check reads only what is new.
@@ -76,7 +91,47 @@ type schemaHistory struct {
 }
 
 func newSchemaHistory(up upstreamSchemas) *schemaHistory {
-	return &schemaHistory{upstream: up, known: map[string]*schema.TableDef{}}
+	return &schemaHistory{upstream: up, known: map[string]*schema.TableDef{}, partial: map[string][]string{}}
+}
+
+// learn sets a table's definition, exact for every column.
+func (h *schemaHistory) learn(table string, def *schema.TableDef) {
+	h.known[table] = def
+	delete(h.partial, table)
+}
+
+// forget drops a table's definition, to be read again when needed.
+func (h *schemaHistory) forget(table string) {
+	delete(h.known, table)
+	delete(h.partial, table)
+}
+
+// move gives table from's definition to table to (RENAME).
+func (h *schemaHistory) move(from, to string) {
+	def, ok := h.known[from]
+	cols, partial := h.partial[from]
+	h.forget(from)
+	h.forget(to)
+	if ok {
+		h.known[to] = def
+		if partial {
+			h.partial[to] = cols
+		}
+	}
+}
+
+// binary16Names are the names of a FULL table map's 16-byte binary
+// columns (nil for a map without names).
+func binary16Names(tm *replication.TableMapEvent) []string {
+	names := tm.ColumnNameString()
+	if len(names) != int(tm.ColumnCount) {
+		return nil
+	}
+	var out []string
+	for _, i := range schema.FixedBinary16Columns(tm) {
+		out = append(out, names[i])
+	}
+	return out
 }
 
 // needed reports whether a table map lacks what only a definition gives.
@@ -88,7 +143,15 @@ func (h *schemaHistory) needed(tm *replication.TableMapEvent) bool {
 // starts) from the map and the table's definition there.
 func (h *schemaHistory) table(ctx context.Context, at schema.Position, tm *replication.TableMapEvent) (*schema.Table, error) {
 	name := string(tm.Schema) + "." + string(tm.Table)
-	def, err := h.definition(ctx, name, at)
+	var only []string
+	if len(tm.ColumnName) == int(tm.ColumnCount) {
+		// The map names every column: only its 16-byte binary columns
+		// (BINARY(16), INET6 or UUID) are taken from the definition.
+		if only = binary16Names(tm); len(only) == 0 {
+			return schema.TableFromMap(tm)
+		}
+	}
+	def, err := h.definition(ctx, name, at, only)
 	if err != nil {
 		why := "binlog_row_metadata is not FULL, so the binlog does not name the columns"
 		if len(tm.ColumnName) == int(tm.ColumnCount) {
@@ -100,10 +163,17 @@ func (h *schemaHistory) table(ctx context.Context, at schema.Position, tm *repli
 }
 
 // definition returns a table's definition at position at, reading it from
-// the upstream when the history does not know it.
-func (h *schemaHistory) definition(ctx context.Context, table string, at schema.Position) (*schema.TableDef, error) {
+// the upstream when the history does not know it. only, when not nil,
+// names the columns whose types must be exact (a FULL table map's 16-byte
+// binary columns, the only part of the definition such a map takes):
+// statements that changed other columns between the position and the read
+// do not matter then. nil asks for the whole definition.
+func (h *schemaHistory) definition(ctx context.Context, table string, at schema.Position, only []string) (*schema.TableDef, error) {
 	if def, ok := h.known[table]; ok {
-		return def, nil
+		cols, partial := h.partial[table]
+		if !partial || only != nil && containsAllFold(cols, only) {
+			return def, nil
+		}
 	}
 	if h.upstream == nil {
 		return nil, fmt.Errorf("binflow has no schema history of it (set binlog_row_metadata=FULL on the upstream)")
@@ -120,15 +190,42 @@ func (h *schemaHistory) definition(ctx context.Context, table string, at schema.
 	if err != nil {
 		return nil, err
 	}
+	exact := true // for every column, not only those asked for
 	for _, st := range stmts {
-		if h.touches(st, table) {
-			return nil, fmt.Errorf("binflow cannot tell its columns at binlog %s: the statement %.200q at %s changed it before binflow read its definition "+
-				"from information_schema (at %s). Set binlog_row_metadata=FULL on the upstream (it applies to binlog written after), "+
-				"or rebuild the flows reading it from a snapshot (`binflow rebuild`)", at, st.Query, st.End, end)
+		if !h.touches(st, table) {
+			continue
+		}
+		exact = false
+		if !h.mayChange(st, table, only) {
+			continue
+		}
+		if only != nil {
+			which := "column " + only[0] + " is"
+			if len(only) > 1 {
+				which = "columns " + strings.Join(only, ", ") + " are"
+			}
+			return nil, fmt.Errorf("binflow cannot tell whether %s BINARY(16), INET6 or UUID at binlog %s: "+
+				"the statement %.200q at %s may have changed that before binflow read the types from information_schema (at %s). "+
+				"Rebuild the flows reading it from a snapshot (`binflow rebuild`)", which, at, st.Query, st.End, end)
+		}
+		return nil, fmt.Errorf("binflow cannot tell its columns at binlog %s: the statement %.200q at %s changed it before binflow read its definition "+
+			"from information_schema (at %s). Set binlog_row_metadata=FULL on the upstream (it applies to binlog written after), "+
+			"or rebuild the flows reading it from a snapshot (`binflow rebuild`)", at, st.Query, st.End, end)
+	}
+	h.learn(table, def)
+	if !exact {
+		h.partial[table] = append([]string(nil), only...)
+	}
+	return def, nil
+}
+
+func containsAllFold(set, names []string) bool {
+	for _, n := range names {
+		if !slices.ContainsFunc(set, func(s string) bool { return strings.EqualFold(s, n) }) {
+			return false
 		}
 	}
-	h.known[table] = def
-	return def, nil
+	return true
 }
 
 // statements returns the statements between from and to, reading only
@@ -153,15 +250,68 @@ func (h *schemaHistory) statements(ctx context.Context, from, to schema.Position
 	return out, nil
 }
 
-// touches reports whether a statement may change a table's columns or
-// identity; a statement binflow cannot parse touches every table it names.
+// touches reports whether a statement may change a table's columns,
+// primary key or identity; a statement binflow cannot parse touches every
+// table it names.
 func (h *schemaHistory) touches(st loggedStatement, table string) bool {
-	changes, err := h.ddl.ParseDDL(st.DefaultSchema, st.Query)
+	stmts, replace, err := h.ddl.parse(st.Query)
 	if err != nil {
 		return schema.MentionsTable(st.Query, table)
 	}
-	for _, c := range changes {
+	for _, stmt := range stmts {
+		if stmtTouches(st.DefaultSchema, stmt, replace, table) {
+			return true
+		}
+	}
+	return false
+}
+
+// stmtTouches is touches for one parsed statement.
+func stmtTouches(defaultSchema string, stmt ast.StmtNode, replace bool, table string) bool {
+	switch s := stmt.(type) {
+	case *ast.AlterTableStmt:
+		if qualified(defaultSchema, s.Table) == table {
+			// Indexes, options, partitions change no column.
+			return !alterKeepsDefinition(s)
+		}
+	case *ast.DropIndexStmt:
+		// DROP INDEX `PRIMARY` ON t drops the primary key.
+		return qualified(defaultSchema, s.Table) == table && strings.EqualFold(s.IndexName, "PRIMARY")
+	}
+	for _, c := range stmtChanges(defaultSchema, stmt, replace) {
 		if c.Affects(table) && c.Kind != schema.ChangeTruncate && c.Kind != schema.ChangeRows {
+			return true
+		}
+	}
+	return false
+}
+
+// mayChange reports whether a statement that touches a table may have
+// changed what of its definition is asked for: all of it (only nil), or
+// the types of the named columns, which only a statement naming one of
+// them, renaming, dropping or creating the table, or one binflow cannot
+// parse may change.
+func (h *schemaHistory) mayChange(st loggedStatement, table string, only []string) bool {
+	if only == nil {
+		return true
+	}
+	stmts, replace, err := h.ddl.parse(st.Query)
+	if err != nil {
+		return true
+	}
+	for _, stmt := range stmts {
+		switch s := stmt.(type) {
+		case *ast.AlterTableStmt:
+			if qualified(st.DefaultSchema, s.Table) == table {
+				if alterMayRetype(s, only) {
+					return true
+				}
+				continue
+			}
+		case *ast.DropIndexStmt:
+			continue // the primary key at most, which a FULL map carries
+		}
+		if stmtTouches(st.DefaultSchema, stmt, replace, table) {
 			return true
 		}
 	}
@@ -189,7 +339,7 @@ func (h *schemaHistory) statement(ctx context.Context, end schema.Position, defa
 	if err != nil {
 		for t := range h.known {
 			if schema.MentionsTable(query, t) {
-				delete(h.known, t) // read again from information_schema when needed
+				h.forget(t) // read again from information_schema when needed
 			}
 		}
 		return nil
@@ -213,49 +363,50 @@ func (h *schemaHistory) apply(ctx context.Context, end schema.Position, defaultS
 		switch {
 		case s.IfNotExists && !replace:
 			// It may have existed, with other columns.
-			delete(h.known, table)
+			h.forget(table)
 		case s.ReferTable != nil:
 			// The source's definition just before this statement.
-			like, err := h.definition(ctx, name(s.ReferTable), end)
+			like, err := h.definition(ctx, name(s.ReferTable), end, nil)
 			if err != nil {
 				// Read from information_schema when needed instead.
-				delete(h.known, table)
+				h.forget(table)
 				return nil
 			}
-			h.known[table] = like.Clone()
+			h.learn(table, like.Clone())
 		case s.Select != nil:
-			delete(h.known, table) // columns from a query: not modelled
+			h.forget(table) // columns from a query: not modelled
 		default:
 			def, ok := definitionOf(s.Cols, s.Constraints)
 			if !ok {
-				delete(h.known, table)
+				h.forget(table)
 				return nil
 			}
-			h.known[table] = def
+			h.learn(table, def)
 		}
 	case *ast.DropTableStmt:
 		if s.IsView || s.TemporaryKeyword != ast.TemporaryNone {
 			return nil
 		}
 		for _, t := range s.Tables {
-			delete(h.known, name(t))
+			h.forget(name(t))
 		}
 	case *ast.DropDatabaseStmt:
 		for t := range h.known {
 			if strings.HasPrefix(t, s.Name.O+".") {
-				delete(h.known, t)
+				h.forget(t)
 			}
 		}
 	case *ast.RenameTableStmt:
 		// In order: RENAME TABLE a TO b, b TO a swaps.
 		for _, tt := range s.TableToTables {
-			from, to := name(tt.OldTable), name(tt.NewTable)
-			def, ok := h.known[from]
-			delete(h.known, from)
-			delete(h.known, to)
-			if ok {
-				h.known[to] = def
-			}
+			h.move(name(tt.OldTable), name(tt.NewTable))
+		}
+	case *ast.DropIndexStmt:
+		table := name(s.Table)
+		if def, ok := h.known[table]; ok && strings.EqualFold(s.IndexName, "PRIMARY") {
+			next := def.Clone()
+			next.PrimaryKey = nil
+			h.known[table] = next
 		}
 	case *ast.AlterTableStmt:
 		table := name(s.Table)
@@ -263,17 +414,40 @@ func (h *schemaHistory) apply(ctx context.Context, end schema.Position, defaultS
 		if !ok {
 			return nil
 		}
+		cols, partial := h.partial[table]
+		if partial && alterChangesColumns(s) {
+			// Exact only for some columns, the others may be off: an
+			// ALTER of columns (a rename, say) could bring one of those
+			// under a name it trusts. Read again when needed.
+			h.forget(table)
+			return nil
+		}
 		next, renamed, exact := alterDefinition(def, s, name)
-		delete(h.known, table)
+		h.forget(table)
 		if !exact {
 			return nil
 		}
 		if renamed != "" {
 			table = renamed
 		}
-		h.known[table] = next
+		h.learn(table, next)
+		if partial {
+			h.partial[table] = cols
+		}
 	}
 	return nil
+}
+
+// alterChangesColumns reports whether an ALTER TABLE may add, drop,
+// redefine or rename a column.
+func alterChangesColumns(s *ast.AlterTableStmt) bool {
+	for _, spec := range s.Specs {
+		switch effect, _ := classifyAlterSpec(spec); effect {
+		case alterColumns, alterUnknown:
+			return true
+		}
+	}
+	return false
 }
 
 // alterDefinition applies an ALTER TABLE to a definition. exact is false
@@ -358,11 +532,15 @@ func alterDefinition(def *schema.TableDef, s *ast.AlterTableStmt, name func(*ast
 			}
 		case ast.AlterTableDropPrimaryKey:
 			next.PrimaryKey = nil
+		case ast.AlterTableDropIndex:
+			if strings.EqualFold(spec.Name, "PRIMARY") {
+				next.PrimaryKey = nil // DROP INDEX `PRIMARY`
+			}
 		case ast.AlterTableRenameTable:
 			if spec.NewTable != nil {
 				renamedTo = name(spec.NewTable)
 			}
-		case ast.AlterTableOption, ast.AlterTableDropIndex, ast.AlterTableDropForeignKey, ast.AlterTableAlterColumn,
+		case ast.AlterTableOption, ast.AlterTableDropForeignKey, ast.AlterTableAlterColumn,
 			ast.AlterTableLock, ast.AlterTableAlgorithm, ast.AlterTableRenameIndex, ast.AlterTableForce,
 			ast.AlterTableIndexInvisible, ast.AlterTableOrderByColumns, ast.AlterTableAlterCheck, ast.AlterTableDropCheck,
 			ast.AlterTableEnableKeys, ast.AlterTableDisableKeys, ast.AlterTableWithValidation, ast.AlterTableWithoutValidation,

@@ -88,18 +88,36 @@ func (d *TableDef) ColumnIndex(name string) int {
 func HasFixedBinary16(tm *replication.TableMapEvent) bool {
 	collations := tm.CollationMap()
 	for i := range int(tm.ColumnCount) {
-		if i >= len(tm.ColumnType) || i >= len(tm.ColumnMeta) {
-			return false
-		}
-		typ, meta := realType(tm.ColumnType[i], tm.ColumnMeta[i])
-		if typ != mysql.MYSQL_TYPE_STRING || stringLength(meta) != 16 {
-			continue
-		}
-		if coll, ok := collations[i]; !ok || coll == binaryCollation {
+		if fixedBinary16(tm, collations, i) {
 			return true
 		}
 	}
 	return false
+}
+
+// FixedBinary16Columns lists the indexes of a table map's columns that may
+// be MariaDB's INET6 or UUID (see HasFixedBinary16).
+func FixedBinary16Columns(tm *replication.TableMapEvent) []int {
+	collations := tm.CollationMap()
+	var out []int
+	for i := range int(tm.ColumnCount) {
+		if fixedBinary16(tm, collations, i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func fixedBinary16(tm *replication.TableMapEvent, collations map[int]uint64, i int) bool {
+	if i >= len(tm.ColumnType) || i >= len(tm.ColumnMeta) {
+		return false
+	}
+	typ, meta := realType(tm.ColumnType[i], tm.ColumnMeta[i])
+	if typ != mysql.MYSQL_TYPE_STRING || stringLength(meta) != 16 {
+		return false
+	}
+	coll, ok := collations[i]
+	return !ok || coll == binaryCollation
 }
 
 // TableFromMapAndDef builds the schema of a table from its table map and
@@ -185,7 +203,8 @@ func TableFromMapAndDef(tm *replication.TableMapEvent, def *TableDef) (*Table, e
 		for _, p := range tm.PrimaryKey {
 			pk = append(pk, int(p))
 		}
-	} else if def != nil {
+	} else if def != nil && !full {
+		// (A FULL map carries the primary key: none there is none.)
 		t := NewTable(string(tm.Schema), string(tm.Table), cols, nil)
 		for _, k := range def.PrimaryKey {
 			if j := t.ColumnIndex(k); j >= 0 {
