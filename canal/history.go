@@ -676,17 +676,34 @@ func (u *upstreamConnection) conn(ctx context.Context) (sqlSchemas, error) {
 func (u *upstreamConnection) Definition(ctx context.Context, table string) (*schema.TableDef, schema.Position, error) {
 	s, err := u.conn(ctx)
 	if err != nil {
-		return nil, schema.Position{}, err
+		return nil, schema.Position{}, queryError(err)
 	}
-	return s.Definition(ctx, table)
+	def, at, err := s.Definition(ctx, table)
+	return def, at, queryError(err)
 }
 
 func (u *upstreamConnection) Statements(ctx context.Context, from, to schema.Position) ([]loggedStatement, error) {
 	s, err := u.conn(ctx)
 	if err != nil {
-		return nil, err
+		return nil, queryError(err)
 	}
-	return s.Statements(ctx, from, to)
+	stmts, err := s.Statements(ctx, from, to)
+	return stmts, queryError(err)
+}
+
+// transientQueryError marks a failed upstream query of the schema history
+// that may succeed later (the connection lost, the server restarting): the
+// reader reconnects and reads the transaction again rather than stop.
+type transientQueryError struct{ err error }
+
+func (e *transientQueryError) Error() string { return e.err.Error() }
+func (e *transientQueryError) Unwrap() error { return e.err }
+
+func queryError(err error) error {
+	if err != nil && Transient(err) {
+		return &transientQueryError{err}
+	}
+	return err
 }
 
 func (u *upstreamConnection) close() {

@@ -12,8 +12,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +24,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
+	gosqlmysql "github.com/go-sql-driver/mysql"
 	"github.com/rs/zerolog"
 
 	"github.com/binflow/binflow/schema"
@@ -209,7 +213,7 @@ func stream(ctx context.Context, streamer *replication.BinlogStreamer, from sche
 		progress.observe(ev)
 		txn, err := d.event(ev)
 		if err != nil {
-			return last, progressed, &fatalError{fmt.Errorf("binlog at %s:%d: %w", d.file, ev.Header.LogPos, err)}
+			return last, progressed, eventError(fmt.Errorf("binlog at %s:%d: %w", d.file, ev.Header.LogPos, err))
 		}
 		if txn == nil {
 			continue
@@ -219,6 +223,36 @@ func stream(ctx context.Context, streamer *replication.BinlogStreamer, from sche
 		}
 		last, progressed = txn.End, true
 	}
+}
+
+// eventError is how an event that could not be decoded ends a connection:
+// fatal (the stream stops), unless an upstream query of the schema history
+// failed in a way a reconnect may cure; then the outer loop reconnects and
+// reads the transaction again from its start.
+func eventError(err error) error {
+	var transient *transientQueryError
+	if errors.As(err, &transient) {
+		return err
+	}
+	return &fatalError{err}
+}
+
+// Transient reports whether err, from a query to a MySQL or MariaDB server,
+// may not happen again: a lost or refused connection, a server shutting
+// down, a lock wait timeout or a deadlock. Others (a missing table, a
+// denied grant, bad SQL) are for good.
+func Transient(err error) bool {
+	var me *gosqlmysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1040, 1053, 1205, 1213, 2006, 2013: // too many connections, shutdown, lock wait, deadlock, gone away, lost
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, gosqlmysql.ErrInvalidConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne)
 }
 
 // classify turns server errors that no retry can fix into fatal errors.

@@ -2,14 +2,10 @@ package snapshot
 
 import (
 	"context"
-	"database/sql/driver"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/binflow/binflow/canal"
 )
 
 // Lookup reads single rows of a table by the values of some of its columns,
@@ -96,16 +92,4 @@ func (l *Lookup) Row(ctx context.Context, key []any) ([]any, bool, error) {
 // Retryable says whether a lookup that failed with err may succeed later
 // (the server restarting, the network dropping) rather than never (a
 // missing table or column, a denied grant).
-func (l *Lookup) Retryable(err error) bool {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) {
-		switch me.Number {
-		case 1205, 1213, 1040, 1053, 2006, 2013: // lock wait, deadlock, too many connections, shutdown, gone away, lost
-			return true
-		}
-		return false
-	}
-	var ne net.Error
-	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne)
-}
+func (l *Lookup) Retryable(err error) bool { return canal.Transient(err) }
