@@ -97,15 +97,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	fail := func(err error) error {
 		return fmt.Errorf("postgres connector: open %s as user %q, database %q: %w", addr, o.User, o.Database, connerr.Redact(err, o.Password))
 	}
-	switch {
-	case o.Host == "":
-		return nil, fail(errors.New("host is empty"))
-	case o.Port <= 0 || o.Port > 65535:
-		return nil, fail(fmt.Errorf("port %d out of range 1..65535", o.Port))
-	case o.User == "":
-		return nil, fail(errors.New("user is empty"))
-	case o.Database == "":
-		return nil, fail(errors.New("database is empty"))
+	if err := connerr.CheckServer(o.Host, o.Port, o.User, o.Database); err != nil {
+		return nil, fail(err)
 	}
 	u := url.URL{Scheme: "postgres", User: url.User(o.User), Host: addr, Path: "/" + o.Database,
 		RawQuery: "sslmode=disable"}

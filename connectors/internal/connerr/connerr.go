@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -68,4 +69,21 @@ func TextSays(err error, texts ...string) bool {
 		}
 	}
 	return false
+}
+
+// CheckServer says what is missing or out of range in a server connector's
+// address and login before it dials, or nil: the same checks, in the same
+// order, for every server store.
+func CheckServer(host string, port int, user, database string) error {
+	switch {
+	case host == "":
+		return errors.New("host is empty")
+	case port <= 0 || port > 65535:
+		return fmt.Errorf("port %d out of range 1..65535", port)
+	case user == "":
+		return errors.New("user is empty")
+	case database == "":
+		return errors.New("database is empty")
+	}
+	return nil
 }
