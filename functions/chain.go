@@ -17,15 +17,14 @@ type Chain struct {
 	nexts  []Next
 	states []*State // Go functions' state, saved with each batch
 
-	join                 *Join // the flow's join, if any, at step joinAt
-	joinAt               int
-	joinedDB, joinedName string
+	join   *Join // the flow's join, if any, at step joinAt
+	joinAt int
 }
 
 // Process runs one change through the chain. A joined table's changes go
 // straight to their join: the functions before it work on the flow's rows.
 func (c *Chain) Process(ch *Change) error {
-	if c.join != nil && ch.Table != nil && ch.Table.Name == c.joinedName && ch.Table.Schema == c.joinedDB {
+	if c.join != nil && c.join.reads(ch.Table) {
 		return c.nexts[c.joinAt](ch)
 	}
 	return c.nexts[0](ch)
@@ -187,7 +186,6 @@ func BuildTables(f config.Flow, reg *Registry, input []string, env Env) (*Chain,
 				return nil, wrap(err)
 			}
 			c.join, c.joinAt = j, len(c.steps)
-			c.joinedDB, c.joinedName = j.Joined()
 			step = j
 		case config.KindLookup:
 			if env.Readers == nil {

@@ -109,8 +109,11 @@ func cutTable(full string) (db, name string, ok bool) {
 	return db, name, ok && db != "" && name != ""
 }
 
-// Joined is the joined table, whose changes reach the join directly.
-func (j *Join) Joined() (db, name string) { return j.joinedDB, j.joinedName }
+// reads reports whether t is the joined table, whose changes reach the
+// join directly.
+func (j *Join) reads(t *schema.Table) bool {
+	return t != nil && t.Name == j.joinedName && t.Schema == j.joinedDB
+}
 
 // Output adds the joined columns to the row's.
 func (j *Join) Output(in []string) ([]string, error) { return j.adds.output(in) }
@@ -130,7 +133,7 @@ func (j *Join) CheckJoined(columns []string) error {
 // connector fills them in after the batch's writes), or records a change of
 // the joined table.
 func (j *Join) Process(c *Change, next Next) error {
-	if c.Table != nil && c.Table.Name == j.joinedName && c.Table.Schema == j.joinedDB {
+	if j.reads(c.Table) {
 		return j.joinedChange(c)
 	}
 	out, err := j.adds.layout(c.Layout)
