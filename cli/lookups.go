@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/binflow/binflow/canal"
 	"github.com/binflow/binflow/config"
 	"github.com/binflow/binflow/functions"
 	"github.com/binflow/binflow/snapshot"
@@ -40,8 +41,7 @@ func (l *lookupReaders) reader(ctx context.Context, from string) (*snapshot.Read
 	var opts snapshot.Options
 	switch from {
 	case config.LookupUpstream:
-		opts = snapshot.Options{Flavor: l.cfg.Upstream.Flavor, Host: l.cfg.Upstream.Host, Port: l.cfg.Upstream.Port,
-			User: l.cfg.Upstream.User, Password: l.cfg.Upstream.Password, TLS: refuseOnError(l.cfg.UpstreamTLS())}
+		opts = snapshotOptions(l.cfg, canal.Options{}) // lookups read rows, never the binlog
 	case config.LookupDownstream:
 		if d := l.cfg.Downstream.Driver; d != "" && d != config.DriverMySQL {
 			return nil, fmt.Errorf("lookups read MySQL or MariaDB downstreams only; downstream.driver is %q (look the table up from the upstream, or join it)", d)
