@@ -1,13 +1,12 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -50,9 +49,6 @@ func verify(ctx context.Context, cfg *config.Config, reg *functions.Registry, na
 	if err := ownTables(cfg, f); err != nil {
 		return err
 	}
-	if d := cfg.Downstream.Driver; d != "" && d != "mysql" {
-		return fmt.Errorf("verify reads derived tables from MySQL or MariaDB downstreams only; downstream.driver is %q", d)
-	}
 	src, err := canal.NewSource(ctx, upstreamOptions(cfg, zerolog.Nop()))
 	if err != nil {
 		return err
@@ -73,44 +69,37 @@ func verify(ctx context.Context, cfg *config.Config, reg *functions.Registry, na
 		return err
 	}
 	defer up.Close()
-	down, err := snapshot.Open(ctx, downstreamReaderOptions(cfg))
-	if err != nil {
-		return err
-	}
-	defer down.Close()
 
-	// 1. The derived tables as of the flow's checkpoint.
+	// 1. The derived tables as of the flow's checkpoint. A MySQL downstream
+	// names tables with its database and is read by the snapshot reader
+	// (typed as the upstream's rows are); the other stores read themselves.
+	tableName := func(t string) string { return t }
+	if cfg.Downstream.Driver == config.DriverMySQL {
+		tableName = func(t string) string { return qualify(cfg, t) }
+	}
 	keys := map[string][]string{}
 	for _, t := range functions.Tables(f) {
 		if t.What == "sink" && f.Functions[t.Index].Mode == config.ModeAppend {
 			continue // refused below, when the batches reach it
 		}
-		keys[qualify(cfg, t.Name)] = t.Key
+		keys[tableName(t.Name)] = t.Key
 	}
-	derived := newMemStore(keys)
-	dview, err := down.BeginRead(ctx)
+	var (
+		derived *memStore
+		cp      schema.Position
+		vals    valueForm
+	)
+	if cfg.Downstream.Driver == config.DriverMySQL {
+		derived, cp, err = readMySQLDerived(ctx, cfg, name, keys, out)
+	} else {
+		if cfg.Downstream.Driver == config.DriverSQLite {
+			vals = sqliteForm
+		}
+		derived, cp, err = readStoreDerived(ctx, cfg, name, keys, vals, out)
+	}
 	if err != nil {
 		return err
 	}
-	var cp schema.Position
-	err = dview.QueryRow(ctx, "SELECT binlog_file, binlog_pos FROM binflow_checkpoints WHERE flow = ?", name).Scan(&cp.File, &cp.Pos)
-	if errors.Is(err, sql.ErrNoRows) {
-		dview.Close()
-		return fmt.Errorf("flow %s has no checkpoint yet (not started, or its snapshot is not done): nothing to verify", name)
-	}
-	if err != nil {
-		dview.Close()
-		return fmt.Errorf("read the checkpoint of flow %s: %w", name, err)
-	}
-	for table, key := range keys {
-		n, err := derived.load(ctx, down, dview, table, key)
-		if err != nil {
-			dview.Close()
-			return err
-		}
-		fmt.Fprintf(out, "derived %s: %d rows at checkpoint %s\n", table, n, cp)
-	}
-	dview.Close()
 
 	// 2. The upstream at P.
 	view, err := up.Begin(ctx)
@@ -123,7 +112,7 @@ func verify(ctx context.Context, cfg *config.Config, reg *functions.Registry, na
 	}
 
 	// 3. The derived tables brought from C to P.
-	replay := &memApplier{chain: chains[0], store: derived, qualify: func(t string) string { return qualify(cfg, t) }}
+	replay := &memApplier{chain: chains[0], store: derived, qualify: tableName}
 	tables := map[string]bool{}
 	for _, t := range f.Tables {
 		tables[t] = true
@@ -154,7 +143,7 @@ func verify(ctx context.Context, cfg *config.Config, reg *functions.Registry, na
 	fmt.Fprintf(out, "upstream snapshot at %s; %d transaction(s) since the checkpoint replayed over the derived rows\n", view.Pos, txns)
 
 	// 4. The flow recomputed from the snapshot.
-	expected := newMemStore(keys)
+	expected := newMemStore(keys, vals)
 	recompute := &memApplier{chain: chains[1], store: expected, qualify: replay.qualify}
 	var rows int
 	for _, name := range f.Tables {
@@ -196,7 +185,7 @@ func verify(ctx context.Context, cfg *config.Config, reg *functions.Registry, na
 			}
 		}
 	}) {
-		differences += compareTables(out, table, expected.tables[table], derived.tables[table])
+		differences += compareTables(out, table, expected.tables[table], derived.tables[table], vals)
 	}
 	if differences > 0 {
 		fmt.Fprintf(out, "flow %s: %d difference(s)\n", name, differences)
@@ -206,26 +195,119 @@ func verify(ctx context.Context, cfg *config.Config, reg *functions.Registry, na
 	return nil
 }
 
+// readMySQLDerived reads a flow's checkpoint and derived tables from a
+// MySQL or MariaDB downstream in one consistent read, through the snapshot
+// reader.
+func readMySQLDerived(ctx context.Context, cfg *config.Config, flowName string, keys map[string][]string, out io.Writer) (*memStore, schema.Position, error) {
+	var cp schema.Position
+	down, err := snapshot.Open(ctx, downstreamReaderOptions(cfg))
+	if err != nil {
+		return nil, cp, err
+	}
+	defer down.Close()
+	dview, err := down.BeginRead(ctx)
+	if err != nil {
+		return nil, cp, err
+	}
+	defer dview.Close()
+	err = dview.QueryRow(ctx, "SELECT binlog_file, binlog_pos FROM binflow_checkpoints WHERE flow = ?", flowName).Scan(&cp.File, &cp.Pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, cp, noCheckpoint(flowName)
+	}
+	if err != nil {
+		return nil, cp, fmt.Errorf("read the checkpoint of flow %s: %w", flowName, err)
+	}
+	derived := newMemStore(keys, valueForm{})
+	for _, table := range slices.Sorted(maps.Keys(keys)) {
+		n, err := derived.load(ctx, down, dview, table, keys[table])
+		if err != nil {
+			return nil, cp, err
+		}
+		fmt.Fprintf(out, "derived %s: %d rows at checkpoint %s\n", table, n, cp)
+	}
+	return derived, cp, nil
+}
+
+// tableReader reads a flow's checkpoint and tables in one consistent read
+// of the store: connectors/postgres and connectors/sqlite provide it.
+type tableReader interface {
+	ReadTables(ctx context.Context, flow string, tables []string, fn func(table string, columns []string, row []any) error) (connectors.Checkpoint, bool, error)
+}
+
+// readStoreDerived reads a flow's checkpoint and derived tables from a
+// PostgreSQL or SQLite downstream in one consistent read.
+func readStoreDerived(ctx context.Context, cfg *config.Config, flowName string, keys map[string][]string, vals valueForm, out io.Writer) (*memStore, schema.Position, error) {
+	store, _, err := dialStore(ctx, cfg)
+	if err != nil {
+		return nil, schema.Position{}, err
+	}
+	defer store.Close()
+	r, ok := store.(tableReader)
+	if !ok {
+		return nil, schema.Position{}, fmt.Errorf("verify cannot read derived tables from the %s downstream", cfg.Downstream.Driver)
+	}
+	derived := newMemStore(keys, vals)
+	tables := slices.Sorted(maps.Keys(keys))
+	counts := map[string]int{}
+	keyIdx := map[string][]int{}
+	cp, ok, err := r.ReadTables(ctx, flowName, tables, func(table string, columns []string, row []any) error {
+		idx, known := keyIdx[table]
+		if !known {
+			idx = indexesOf(columns, keys[table])
+			for i, j := range idx {
+				if j < 0 {
+					return fmt.Errorf("derived table %s has no column %q (its key)", table, keys[table][i])
+				}
+			}
+			keyIdx[table] = idx
+		}
+		mt := derived.table(table)
+		values := make(map[string]any, len(columns))
+		for i, c := range columns {
+			values[c] = row[i]
+		}
+		mt.rows[mt.vals.key(pick(row, idx))] = values
+		counts[table]++
+		return nil
+	})
+	if err != nil {
+		return nil, cp.Pos, err
+	}
+	if !ok {
+		return nil, cp.Pos, noCheckpoint(flowName)
+	}
+	for _, table := range tables {
+		fmt.Fprintf(out, "derived %s: %d rows at checkpoint %s\n", table, counts[table], cp.Pos)
+	}
+	return derived, cp.Pos, nil
+}
+
+func noCheckpoint(flowName string) error {
+	return fmt.Errorf("flow %s has no checkpoint yet (not started, or its snapshot is not done): nothing to verify", flowName)
+}
+
 // memStore holds tables in memory, keyed by their key columns: the result
 // of applying batches as the downstream would.
 type memStore struct {
 	keys   map[string][]string // table -> key columns
 	tables map[string]*memTable
+	vals   valueForm
 }
 
 type memTable struct {
 	key  []string
 	rows map[string]map[string]any // canonical key -> column -> value
+	vals valueForm
 }
 
-func newMemStore(keys map[string][]string) *memStore {
-	return &memStore{keys: keys, tables: map[string]*memTable{}}
+func newMemStore(keys map[string][]string, vals valueForm) *memStore {
+	return &memStore{keys: keys, tables: map[string]*memTable{}, vals: vals}
 }
 
 func (m *memStore) table(name string) *memTable {
 	t, ok := m.tables[name]
 	if !ok {
-		t = &memTable{key: m.keys[name], rows: map[string]map[string]any{}}
+		t = &memTable{key: m.keys[name], rows: map[string]map[string]any{}, vals: m.vals}
 		m.tables[name] = t
 	}
 	return t
@@ -237,7 +319,7 @@ func (t *memTable) rowsWith(cols []string, keys [][]any) []map[string]any {
 	var out []map[string]any
 	if slices.Equal(cols, t.key) {
 		for _, k := range keys {
-			if vals, ok := t.rows[canonicalKey(k)]; ok {
+			if vals, ok := t.rows[t.vals.key(k)]; ok {
 				out = append(out, vals)
 			}
 		}
@@ -245,10 +327,10 @@ func (t *memTable) rowsWith(cols []string, keys [][]any) []map[string]any {
 	}
 	want := make(map[string]bool, len(keys))
 	for _, k := range keys {
-		want[canonicalKey(k)] = true
+		want[t.vals.key(k)] = true
 	}
 	for _, vals := range t.rows {
-		if want[canonicalKey(valuesOf(vals, cols))] {
+		if want[t.vals.key(valuesOf(vals, cols))] {
 			out = append(out, vals)
 		}
 	}
@@ -260,11 +342,11 @@ func (t *memTable) rowsWith(cols []string, keys [][]any) []map[string]any {
 func (t *memTable) groupBy(cols []string, keys [][]any) map[string][]map[string]any {
 	want := make(map[string]bool, len(keys))
 	for _, k := range keys {
-		want[canonicalKey(k)] = true
+		want[t.vals.key(k)] = true
 	}
 	out := map[string][]map[string]any{}
 	for _, vals := range t.rows {
-		if k := canonicalKey(valuesOf(vals, cols)); want[k] {
+		if k := t.vals.key(valuesOf(vals, cols)); want[k] {
 			out[k] = append(out[k], vals)
 		}
 	}
@@ -306,7 +388,7 @@ func (m *memStore) load(ctx context.Context, r *snapshot.Reader, v *snapshot.Vie
 			for i, j := range idx {
 				k[i] = row[j]
 			}
-			mt.rows[canonicalKey(k)] = vals
+			mt.rows[mt.vals.key(k)] = vals
 		}
 		n += len(chunk)
 		if len(chunk) < 10000 {
@@ -350,7 +432,7 @@ func (m *memStore) apply(b *connectors.Batch, qualify func(string) string) error
 	for _, d := range b.Deletes {
 		t := m.table(qualify(d.Table))
 		for _, k := range d.Keys {
-			delete(t.rows, canonicalKey(k))
+			delete(t.rows, t.vals.key(k))
 		}
 	}
 	for _, u := range b.Upserts {
@@ -361,7 +443,7 @@ func (m *memStore) apply(b *connectors.Batch, qualify func(string) string) error
 			for i, c := range u.Columns {
 				vals[c] = row[i]
 			}
-			t.rows[canonicalKey(pick(row, idx))] = vals
+			t.rows[t.vals.key(pick(row, idx))] = vals
 		}
 	}
 	if len(b.Inserts) > 0 {
@@ -371,7 +453,7 @@ func (m *memStore) apply(b *connectors.Batch, qualify func(string) string) error
 		t := m.table(qualify(d.Table))
 		nk := len(d.Key)
 		for _, row := range d.Rows {
-			k := canonicalKey(row[:nk])
+			k := t.vals.key(row[:nk])
 			vals, ok := t.rows[k]
 			if !ok {
 				vals = make(map[string]any, nk+len(d.Columns))
@@ -381,9 +463,9 @@ func (m *memStore) apply(b *connectors.Batch, qualify func(string) string) error
 				t.rows[k] = vals
 			}
 			for i, c := range d.Columns {
-				vals[c] = addValues(vals[c], row[nk+i])
+				vals[c] = t.vals.add(vals[c], row[nk+i])
 			}
-			if d.DeleteWhenZero != "" && isZero(vals[d.DeleteWhenZero]) {
+			if d.DeleteWhenZero != "" && t.vals.isZero(vals[d.DeleteWhenZero]) {
 				delete(t.rows, k)
 			}
 		}
@@ -418,7 +500,7 @@ func (m *memStore) apply(b *connectors.Batch, qualify func(string) string) error
 func (m *memStore) recomputed(qualify func(string) string, rc connectors.Recompute, set connectors.Computed, row map[string]any, groups map[string][]map[string]any) (any, error) {
 	switch set.Func {
 	case "div":
-		num, den := toDecimal(row[set.Num]), toDecimal(row[set.Den])
+		num, den := m.vals.decimal(row[set.Num]), m.vals.decimal(row[set.Den])
 		if den.IsZero() {
 			return nil, nil
 		}
@@ -439,7 +521,7 @@ func (m *memStore) recomputed(qualify func(string) string, rc connectors.Recompu
 	case "min", "max", "count":
 		var best any
 		n := int64(0)
-		for _, s := range groups[canonicalKey(valuesOf(row, rc.Key))] {
+		for _, s := range groups[m.vals.key(valuesOf(row, rc.Key))] {
 			n++
 			v := s[set.Of]
 			if v == nil {
@@ -449,7 +531,7 @@ func (m *memStore) recomputed(qualify func(string) string, rc connectors.Recompu
 				best = v
 				continue
 			}
-			c, err := compareValues(v, best)
+			c, err := m.vals.compare(v, best)
 			if err != nil {
 				return nil, err
 			}
@@ -463,29 +545,6 @@ func (m *memStore) recomputed(qualify func(string) string, rc connectors.Recompu
 		return best, nil
 	}
 	return nil, fmt.Errorf("unknown func %q", set.Func)
-}
-
-// compareValues orders two values of one column: numbers (exactly, as
-// decimals), times, then strings and bytes by their bytes (binary
-// collation: verify's min and max of text columns assume it).
-func compareValues(a, b any) (int, error) {
-	switch x := a.(type) {
-	case time.Time:
-		if y, ok := b.(time.Time); ok {
-			return x.Compare(y), nil
-		}
-	case string:
-		if y, ok := b.(string); ok {
-			return strings.Compare(x, y), nil
-		}
-	case []byte:
-		if y, ok := b.([]byte); ok {
-			return bytes.Compare(x, y), nil
-		}
-	case int64, uint64, decimal.Decimal, float64, float32:
-		return toDecimal(a).Cmp(toDecimal(b)), nil
-	}
-	return 0, fmt.Errorf("cannot order %T and %T", a, b)
 }
 
 func indexesOf(columns, names []string) []int {
@@ -506,102 +565,9 @@ func pick(row []any, idx []int) []any {
 	return out
 }
 
-// canonicalKey encodes key values so that equal SQL values meet: numbers by
-// exact value (5, 5.00 and uint64 5 alike), times in UTC, text and bytes as
-// their bytes.
-func canonicalKey(vals []any) string {
-	var b strings.Builder
-	for _, v := range vals {
-		b.WriteString(canonicalValue(v))
-		b.WriteByte(0)
-	}
-	return b.String()
-}
-
-func canonicalValue(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "\x01NULL"
-	case int64, uint64, int, int32, decimal.Decimal:
-		return "n" + toDecimal(x).String()
-	case float32, float64:
-		return "f" + fmt.Sprint(x)
-	case time.Time:
-		return "t" + x.UTC().Format(time.RFC3339Nano)
-	case []byte:
-		return "s" + string(x)
-	case string:
-		return "s" + x
-	}
-	return "?" + fmt.Sprint(v)
-}
-
-func toDecimal(v any) decimal.Decimal {
-	switch x := v.(type) {
-	case int64:
-		return decimal.NewFromInt(x)
-	case int:
-		return decimal.NewFromInt(int64(x))
-	case int32:
-		return decimal.NewFromInt(int64(x))
-	case uint64:
-		return decimal.NewFromBigInt(new(big.Int).SetUint64(x), 0)
-	case decimal.Decimal:
-		return x
-	case float64:
-		return decimal.NewFromFloat(x)
-	case float32:
-		return decimal.NewFromFloat32(x)
-	}
-	return decimal.Zero
-}
-
-func addValues(a, b any) any {
-	if a == nil {
-		return b
-	}
-	if x, ok := a.(int64); ok {
-		if y, ok := b.(int64); ok {
-			return x + y
-		}
-	}
-	return toDecimal(a).Add(toDecimal(b))
-}
-
-func isZero(v any) bool { return v == nil || toDecimal(v).IsZero() }
-
-// sameValue compares a recomputed value with a derived one as SQL would
-// after storing it: numbers by value, times to the microsecond.
-func sameValue(want, got any) bool {
-	switch {
-	case want == nil || got == nil:
-		return want == nil && got == nil
-	}
-	switch w := want.(type) {
-	case int64, uint64, int, int32, decimal.Decimal, float32, float64:
-		wd, gd := toDecimal(w), toDecimal(got)
-		if g, ok := got.(decimal.Decimal); ok && wd.Exponent() < g.Exponent() {
-			// The downstream column rounds to its scale (an average's
-			// DECIMAL(30,6)), as it did when the connector wrote it.
-			wd = wd.Round(-g.Exponent())
-		}
-		return wd.Equal(gd)
-	case time.Time:
-		g, ok := got.(time.Time)
-		return ok && (w.Equal(g) || w.Truncate(time.Microsecond).Equal(g.Truncate(time.Microsecond)))
-	case []byte:
-		return bytes.Equal(w, []byte(fmt.Sprint(got))) || fmt.Sprint(got) == string(w)
-	case string:
-		if g, ok := got.([]byte); ok {
-			return w == string(g)
-		}
-	}
-	return fmt.Sprint(want) == fmt.Sprint(got)
-}
-
 // compareTables prints the rows of one table that differ and returns how
 // many do.
-func compareTables(out io.Writer, table string, want, got *memTable) int {
+func compareTables(out io.Writer, table string, want, got *memTable, vals valueForm) int {
 	if want == nil {
 		want = &memTable{}
 	}
@@ -618,7 +584,7 @@ func compareTables(out io.Writer, table string, want, got *memTable) int {
 		}
 		var cols []string
 		for _, c := range sortedKeys(w) {
-			if !sameValue(w[c], g[c]) {
+			if !vals.same(w[c], g[c]) {
 				cols = append(cols, fmt.Sprintf("%s: %s, want %s", c, showValue(g[c]), showValue(w[c])))
 			}
 		}
@@ -675,6 +641,9 @@ func showValue(v any) string {
 	case string:
 		return fmt.Sprintf("%q", x)
 	case decimal.Decimal:
+		if e := x.Exponent(); e < 0 {
+			return x.StringFixed(-e) // with its scale: 3646.60, as stored
+		}
 		return x.String()
 	}
 	return fmt.Sprint(v)

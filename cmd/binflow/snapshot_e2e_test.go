@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // snapshotConfig makes snapshots commit often, so that a test can stop one
@@ -234,180 +236,211 @@ func TestSnapshotResumesAfterKill9(t *testing.T) {
 }
 
 // verify passes on a correct flow, also while binflow runs and the
-// upstream is written, and catches rows changed by hand.
+// upstream is written, and catches rows changed by hand; in every store.
 func TestVerifyCatchesHandEditedRows(t *testing.T) {
-	e := newEnv(t, envOptions{extraFlow: snapshotConfig})
-	e.preload(3000, 100)
-	p := e.startSnapshotting()
-	e.snapshotsDone(p, 60*time.Second)
-	w := e.startWriter()
-	time.Sleep(300 * time.Millisecond)
-	for _, f := range []string{"customer_totals", "orders_copy", "big_orders"} {
-		out, code := e.runCommand("verify", f)
-		if code != 0 || !strings.Contains(out, "match the recomputation") {
-			t.Fatalf("verify %s on a correct flow, under writes: exit %d\n%s", f, code, out)
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store, extraFlow: snapshotConfig})
+		e.preload(3000, 100)
+		p := e.startSnapshotting()
+		e.snapshotsDone(p, 60*time.Second)
+		w := e.startWriter()
+		time.Sleep(300 * time.Millisecond)
+		for _, f := range []string{"customer_totals", "orders_copy", "big_orders"} {
+			out, code := e.runCommand("verify", f)
+			if code != 0 || !strings.Contains(out, "match the recomputation") {
+				t.Fatalf("verify %s on a correct flow, under writes: exit %d\n%s", f, code, out)
+			}
 		}
-	}
-	w.stop(t)
-	e.caughtUp(30 * time.Second)
+		w.stop(t)
+		e.caughtUp(30 * time.Second)
 
-	var customer, count int
-	if err := e.down.QueryRow("SELECT customer_id, order_count FROM `"+e.derived+"`.customer_totals ORDER BY customer_id LIMIT 1").Scan(&customer, &count); err != nil {
-		t.Fatal(err)
-	}
-	e.exec(e.down, "UPDATE `"+e.derived+"`.customer_totals SET order_count = order_count + 1 WHERE customer_id = ?", customer)
-	out, code := e.runCommand("verify", "customer_totals")
-	if code != 1 || !strings.Contains(out, "1 differing") || !strings.Contains(out, fmt.Sprintf("order_count: %d, want %d", count+1, count)) {
-		t.Errorf("verify customer_totals after a hand edit: exit %d\n%s", code, out)
-	}
-	var id int
-	if err := e.down.QueryRow("SELECT id FROM `" + e.derived + "`.orders_copy ORDER BY id LIMIT 1").Scan(&id); err != nil {
-		t.Fatal(err)
-	}
-	e.exec(e.down, "DELETE FROM `"+e.derived+"`.orders_copy WHERE id = ?", id)
-	e.exec(e.down, "INSERT INTO `"+e.derived+"`.orders_copy VALUES (999999999, 1, 1.00, 'new', '2025-01-01')")
-	out, code = e.runCommand("verify", "orders_copy")
-	if code != 1 || !strings.Contains(out, "1 missing, 1 extra") || !strings.Contains(out, "id=999999999") {
-		t.Errorf("verify orders_copy after a deleted and an added row: exit %d\n%s", code, out)
-	}
-	out, code = e.runCommand("verify", "no_such_flow")
-	if code == 0 || !strings.Contains(out, `no flow named "no_such_flow"`) {
-		t.Errorf("verify of an unknown flow: exit %d\n%s", code, out)
-	}
-	e.stop(p)
+		var customer, count int
+		if err := e.down.QueryRow("SELECT customer_id, order_count FROM "+e.tbl("customer_totals")+" ORDER BY customer_id LIMIT 1").Scan(&customer, &count); err != nil {
+			t.Fatal(err)
+		}
+		e.exec(e.down, fmt.Sprintf("UPDATE %s SET order_count = order_count + 1 WHERE customer_id = %d", e.tbl("customer_totals"), customer))
+		out, code := e.runCommand("verify", "customer_totals")
+		if code != 1 || !strings.Contains(out, "1 differing") || !strings.Contains(out, fmt.Sprintf("order_count: %d, want %d", count+1, count)) {
+			t.Errorf("verify customer_totals after a hand edit: exit %d\n%s", code, out)
+		}
+		var id int
+		if err := e.down.QueryRow("SELECT id FROM " + e.tbl("orders_copy") + " ORDER BY id LIMIT 1").Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		e.exec(e.down, fmt.Sprintf("DELETE FROM %s WHERE id = %d", e.tbl("orders_copy"), id))
+		e.exec(e.down, "INSERT INTO "+e.tbl("orders_copy")+" VALUES (999999999, 1, '1.00', 'new', '2025-01-01 00:00:00.000000')")
+		out, code = e.runCommand("verify", "orders_copy")
+		if code != 1 || !strings.Contains(out, "1 missing, 1 extra") || !strings.Contains(out, "id=999999999") {
+			t.Errorf("verify orders_copy after a deleted and an added row: exit %d\n%s", code, out)
+		}
+		// A total changed in its last digit: decimals compare exactly (SQLite
+		// keeps them as text).
+		var other int
+		var total string
+		if err := e.down.QueryRow(fmt.Sprintf("SELECT customer_id, total_amount FROM %s WHERE customer_id > %d ORDER BY customer_id LIMIT 1",
+			e.tbl("customer_totals"), customer)).Scan(&other, &total); err != nil {
+			t.Fatal(err)
+		}
+		edited := decimal.RequireFromString(total).Add(decimal.New(1, -2)).StringFixed(2)
+		e.exec(e.down, fmt.Sprintf("UPDATE %s SET total_amount = '%s' WHERE customer_id = %d", e.tbl("customer_totals"), edited, other))
+		out, code = e.runCommand("verify", "customer_totals")
+		if code != 1 || !strings.Contains(out, "2 differing") || !strings.Contains(out, "total_amount: ") || !strings.Contains(out, edited) {
+			t.Errorf("verify customer_totals after a total changed by 0.01: exit %d\n%s", code, out)
+		}
+		out, code = e.runCommand("verify", "no_such_flow")
+		if code == 0 || !strings.Contains(out, `no flow named "no_such_flow"`) {
+			t.Errorf("verify of an unknown flow: exit %d\n%s", code, out)
+		}
+		e.stop(p)
+	})
 }
 
 // rebuild, while binflow runs and the upstream is written, recomputes a
 // corrupted derived table; the other flows go on meanwhile.
 func TestRebuildRecomputesACorruptedTable(t *testing.T) {
-	e := newEnv(t, envOptions{extraFlow: snapshotConfig})
-	e.preload(5000, 300)
-	p := e.startSnapshotting()
-	e.snapshotsDone(p, 60*time.Second)
-	w := e.startWriter()
-	e.exec(e.down, "UPDATE `"+e.derived+"`.customer_totals SET order_count = order_count + 5, total_amount = 0 WHERE customer_id % 3 = 0")
-	e.exec(e.down, "DELETE FROM `"+e.derived+"`.customer_totals WHERE customer_id % 7 = 0")
-	if out, code := e.runCommand("verify", "customer_totals"); code != 1 {
-		t.Fatalf("verify of the corrupted table: exit %d\n%s", code, out)
-	}
-	var before string
-	_ = e.down.QueryRow("SELECT CONCAT(binlog_file, ':', binlog_pos) FROM `" + e.derived + "`.binflow_checkpoints WHERE flow = 'orders_copy'").Scan(&before)
-	out, code := e.runCommand("rebuild", "customer_totals")
-	if code != 0 || !strings.Contains(out, "snapshot is requested") {
-		t.Fatalf("rebuild: exit %d\n%s", code, out)
-	}
-	e.waitFor(30*time.Second, "the running binflow to rebuild customer_totals", func() bool {
-		e.alive(p)
-		return strings.Count(p.out.String(), "snapshot done") >= flowCount+1
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store, extraFlow: snapshotConfig})
+		e.preload(5000, 300)
+		p := e.startSnapshotting()
+		e.snapshotsDone(p, 60*time.Second)
+		w := e.startWriter()
+		e.exec(e.down, "UPDATE "+e.tbl("customer_totals")+" SET order_count = order_count + 5, total_amount = '0' WHERE customer_id % 3 = 0")
+		e.exec(e.down, "DELETE FROM "+e.tbl("customer_totals")+" WHERE customer_id % 7 = 0")
+		if out, code := e.runCommand("verify", "customer_totals"); code != 1 {
+			t.Fatalf("verify of the corrupted table: exit %d\n%s", code, out)
+		}
+		before := e.checkpointOf("orders_copy")
+		out, code := e.runCommand("rebuild", "customer_totals")
+		if code != 0 || !strings.Contains(out, "snapshot is requested") {
+			t.Fatalf("rebuild: exit %d\n%s", code, out)
+		}
+		e.waitFor(30*time.Second, "the running binflow to rebuild customer_totals", func() bool {
+			e.alive(p)
+			return strings.Count(p.out.String(), "snapshot done") >= flowCount+1
+		})
+		e.snapshotsDone(p, 30*time.Second)
+		time.Sleep(200 * time.Millisecond)
+		txns := w.stop(t)
+		e.caughtUp(60 * time.Second)
+		rows := e.verify()
+		if after := e.checkpointOf("orders_copy"); after == before {
+			t.Errorf("orders_copy's checkpoint did not move while customer_totals was rebuilt (%s)", before)
+		}
+		if out, code := e.runCommand("verify", "customer_totals"); code != 0 {
+			t.Errorf("verify after the rebuild: exit %d\n%s", code, out)
+		}
+		e.stop(p)
+		t.Logf("rebuilt under %d concurrent transactions; %d derived rows verified", txns, rows)
 	})
-	e.snapshotsDone(p, 30*time.Second)
-	time.Sleep(200 * time.Millisecond)
-	txns := w.stop(t)
-	e.caughtUp(60 * time.Second)
-	rows := e.verify()
-	var after string
-	_ = e.down.QueryRow("SELECT CONCAT(binlog_file, ':', binlog_pos) FROM `" + e.derived + "`.binflow_checkpoints WHERE flow = 'orders_copy'").Scan(&after)
-	if after == before {
-		t.Errorf("orders_copy's checkpoint did not move while customer_totals was rebuilt (%s)", before)
+}
+
+// checkpointOf is a flow's stored checkpoint as FILE:POS.
+func (e *env) checkpointOf(flow string) string {
+	e.t.Helper()
+	cps, err := e.checkpoints()
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	if out, code := e.runCommand("verify", "customer_totals"); code != 0 {
-		t.Errorf("verify after the rebuild: exit %d\n%s", code, out)
+	c, ok := cps[flow]
+	if !ok {
+		e.t.Fatalf("flow %s has no checkpoint", flow)
 	}
-	e.stop(p)
-	t.Logf("rebuilt under %d concurrent transactions; %d derived rows verified", txns, rows)
+	return fmt.Sprintf("%s:%d", c.file, c.pos)
 }
 
 // reset refuses without --yes, moves the checkpoint with it (to a position
 // or a GTID set), and refuses a position inside a transaction.
 func TestResetRequiresYesAndMovesTheCheckpoint(t *testing.T) {
-	e := newEnv(t, envOptions{extraFlow: snapshotConfig})
-	p := e.start()
-	e.load(20, 3, 20)
-	e.caughtUp(30 * time.Second)
-	e.stop(p)
-	checkpoint := func() (string, string) {
-		var pos, gtid string
-		if err := e.down.QueryRow("SELECT CONCAT(binlog_file, ':', binlog_pos), gtid FROM `"+e.derived+"`.binflow_checkpoints WHERE flow = 'orders_copy'").Scan(&pos, &gtid); err != nil {
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store, extraFlow: snapshotConfig})
+		p := e.start()
+		e.load(20, 3, 20)
+		e.caughtUp(30 * time.Second)
+		e.stop(p)
+		checkpoint := func() (string, string) {
+			cps, err := e.checkpoints()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e.checkpointOf("orders_copy"), cps["orders_copy"].gtid
+		}
+		oldPos, oldGTID := checkpoint()
+		file, _ := e.upstreamPos()
+		var mid string // the position after the second of the last transactions
+		var gtidMid string
+		rows, err := e.up.Query("SHOW BINLOG EVENTS IN '" + file + "'")
+		if err != nil {
 			t.Fatal(err)
 		}
-		return pos, gtid
-	}
-	oldPos, oldGTID := checkpoint()
-	file, _ := e.upstreamPos()
-	var mid string // the position after the second of the last transactions
-	var gtidMid string
-	rows, err := e.up.Query("SHOW BINLOG EVENTS IN '" + file + "'")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var xids []string
-	var inside string
-	for rows.Next() {
-		var name, typ, info string
-		var pos, server, end int64
-		if err := rows.Scan(&name, &pos, &typ, &server, &end, &info); err != nil {
+		var xids []string
+		var inside string
+		for rows.Next() {
+			var name, typ, info string
+			var pos, server, end int64
+			if err := rows.Scan(&name, &pos, &typ, &server, &end, &info); err != nil {
+				t.Fatal(err)
+			}
+			switch typ {
+			case "Xid":
+				xids = append(xids, fmt.Sprintf("%s:%d", file, end))
+			case "Table_map":
+				inside = fmt.Sprintf("%s:%d", file, pos)
+			}
+		}
+		rows.Close()
+		if len(xids) < 3 || inside == "" {
+			t.Fatalf("binlog %s has %d transactions", file, len(xids))
+		}
+		mid = xids[len(xids)-3]
+		midFile, midPos, _ := strings.Cut(mid, ":")
+		if err := e.up.QueryRow("SELECT BINLOG_GTID_POS(?, ?)", midFile, midPos).Scan(&gtidMid); err != nil {
 			t.Fatal(err)
 		}
-		switch typ {
-		case "Xid":
-			xids = append(xids, fmt.Sprintf("%s:%d", file, end))
-		case "Table_map":
-			inside = fmt.Sprintf("%s:%d", file, pos)
-		}
-	}
-	rows.Close()
-	if len(xids) < 3 || inside == "" {
-		t.Fatalf("binlog %s has %d transactions", file, len(xids))
-	}
-	mid = xids[len(xids)-3]
-	midFile, midPos, _ := strings.Cut(mid, ":")
-	if err := e.up.QueryRow("SELECT BINLOG_GTID_POS(?, ?)", midFile, midPos).Scan(&gtidMid); err != nil {
-		t.Fatal(err)
-	}
 
-	tests := []struct {
-		name    string
-		args    []string
-		code    int
-		wantPos string // "" keeps the previous checkpoint
-		output  string
-	}{
-		{"without --yes", []string{"reset", "orders_copy", "--to", mid}, 2, "", "refusing without --yes"},
-		{"without --to", []string{"reset", "orders_copy", "--yes"}, 1, "", "--to is required"},
-		{"no flow name", []string{"reset", "--to", mid, "--yes"}, 2, "", "expected one flow name"},
-		{"inside a transaction", []string{"reset", "orders_copy", "--to", inside, "--yes"}, 1, "", "inside a transaction"},
-		{"missing binlog", []string{"reset", "orders_copy", "--to", "mysql-bin.999999:4", "--yes"}, 1, "", "has no binlog"},
-		{"to a position", []string{"reset", "orders_copy", "--to", mid, "--yes"}, 0, mid, "checkpoint moved from " + oldPos},
-		{"to a GTID set", []string{"reset", "orders_copy", "--yes", "--to", oldGTID}, 0, oldPos, "checkpoint moved from " + mid},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before, _ := checkpoint()
-			out, code := e.runCommand(tt.args...)
-			if code != tt.code || !strings.Contains(out, tt.output) {
-				t.Fatalf("binflow %s: exit %d, want %d with %q\n%s", strings.Join(tt.args, " "), code, tt.code, tt.output, out)
-			}
-			want := tt.wantPos
-			if want == "" {
-				want = before
-			}
-			if got, _ := checkpoint(); got != want {
-				t.Errorf("checkpoint = %s, want %s", got, want)
-			}
-		})
-	}
-	// Moved back to the middle: the flow re-applies what follows, and a
-	// copy flow (upserts by key) ends equal to the upstream.
-	if out, code := e.runCommand("reset", "orders_copy", "--to", mid, "--yes"); code != 0 {
-		t.Fatalf("reset: %d\n%s", code, out)
-	}
-	if _, g := checkpoint(); g != gtidMid {
-		t.Errorf("checkpoint GTID after reset = %q, want %q", g, gtidMid)
-	}
-	p = e.start()
-	e.caughtUp(30 * time.Second)
-	e.verify()
-	e.stop(p)
+		tests := []struct {
+			name    string
+			args    []string
+			code    int
+			wantPos string // "" keeps the previous checkpoint
+			output  string
+		}{
+			{"without --yes", []string{"reset", "orders_copy", "--to", mid}, 2, "", "refusing without --yes"},
+			{"without --to", []string{"reset", "orders_copy", "--yes"}, 1, "", "--to is required"},
+			{"no flow name", []string{"reset", "--to", mid, "--yes"}, 2, "", "expected one flow name"},
+			{"inside a transaction", []string{"reset", "orders_copy", "--to", inside, "--yes"}, 1, "", "inside a transaction"},
+			{"missing binlog", []string{"reset", "orders_copy", "--to", "mysql-bin.999999:4", "--yes"}, 1, "", "has no binlog"},
+			{"to a position", []string{"reset", "orders_copy", "--to", mid, "--yes"}, 0, mid, "checkpoint moved from " + oldPos},
+			{"to a GTID set", []string{"reset", "orders_copy", "--yes", "--to", oldGTID}, 0, oldPos, "checkpoint moved from " + mid},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				before, _ := checkpoint()
+				out, code := e.runCommand(tt.args...)
+				if code != tt.code || !strings.Contains(out, tt.output) {
+					t.Fatalf("binflow %s: exit %d, want %d with %q\n%s", strings.Join(tt.args, " "), code, tt.code, tt.output, out)
+				}
+				want := tt.wantPos
+				if want == "" {
+					want = before
+				}
+				if got, _ := checkpoint(); got != want {
+					t.Errorf("checkpoint = %s, want %s", got, want)
+				}
+			})
+		}
+		// Moved back to the middle: the flow re-applies what follows, and a
+		// copy flow (upserts by key) ends equal to the upstream.
+		if out, code := e.runCommand("reset", "orders_copy", "--to", mid, "--yes"); code != 0 {
+			t.Fatalf("reset: %d\n%s", code, out)
+		}
+		if _, g := checkpoint(); g != gtidMid {
+			t.Errorf("checkpoint GTID after reset = %q, want %q", g, gtidMid)
+		}
+		p = e.start()
+		e.caughtUp(30 * time.Second)
+		e.verify()
+		e.stop(p)
+	})
 }
 
 // A flow over a table without a primary key cannot be snapshotted: that

@@ -167,6 +167,8 @@ func Dialect() *sqlstore.Dialect {
 		MissingTable:     func(err error) bool { return sqlState(err) == undefinedTable },
 		UniqueKeys:       uniqueKeys,
 		ScanTime:         scanTime,
+		ReadTxSQL:        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+		ScanValue:        scanValue,
 		MigrationsSubdir: "postgres",
 		MigrationsDDL: `CREATE TABLE IF NOT EXISTS "` + sqlstore.MigrationsTable + `" (` +
 			`"name" VARCHAR(255) NOT NULL PRIMARY KEY, "applied_at" TIMESTAMPTZ(6) NOT NULL DEFAULT now())`,
@@ -199,6 +201,24 @@ func scanTime(v any) (any, error) {
 		return v.UTC(), nil
 	}
 	return nil, fmt.Errorf("unexpected %T", v)
+}
+
+// scanValue types what pgx returns through database/sql: NUMERIC comes as
+// its text, read here as an exact decimal; times in UTC.
+func scanValue(dbType string, v any) (any, error) {
+	switch x := v.(type) {
+	case time.Time:
+		return x.UTC(), nil
+	case string:
+		if dbType == "NUMERIC" {
+			d, err := decimal.NewFromString(x)
+			if err != nil {
+				return nil, fmt.Errorf("NUMERIC %q: %w", x, err)
+			}
+			return d, nil
+		}
+	}
+	return v, nil
 }
 
 // uniqueKeys lists the unique indexes (primary key included) of a table.

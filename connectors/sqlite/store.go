@@ -158,6 +158,7 @@ func Dialect() *sqlstore.Dialect {
 		},
 		UniqueKeys:       uniqueKeys,
 		ScanTime:         scanTime,
+		ReadTxSQL:        "BEGIN DEFERRED", // takes no write lock, as _txlock=immediate would
 		MigrationsSubdir: "sqlite",
 		MigrationsDDL: `CREATE TABLE IF NOT EXISTS "` + sqlstore.MigrationsTable + `" (` +
 			`"name" TEXT NOT NULL PRIMARY KEY, "applied_at" TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f','now'))) STRICT`,
@@ -186,6 +187,18 @@ func normalize(v any) (any, error) {
 		return float64(v), nil
 	}
 	return v, nil
+}
+
+// StoredForm is a value as this connector stores it: exact decimals and
+// times as their text, unsigned integers as int64 (or text above 2^63-1),
+// booleans as 0 and 1. A value read back from the store is already in this
+// form. binflow verify compares computed values with stored ones by it.
+func StoredForm(v any) any {
+	s, err := normalize(v)
+	if err != nil {
+		return v
+	}
+	return s
 }
 
 var timeLayouts = []string{TimeLayout, "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999Z07:00", "2006-01-02"}

@@ -72,6 +72,12 @@ type Dialect struct {
 	UniqueKeys func(ctx context.Context, db *sql.DB, schema, table string) (exists bool, keys []UniqueKey, err error)
 	// ScanTime turns a stored time (a time.Time, or text) back into a time.
 	ScanTime func(v any) (t any, err error)
+	// ReadTxSQL starts the read-only transaction of ReadTables, one
+	// consistent view of the store.
+	ReadTxSQL string
+	// ScanValue types a non-NULL value ReadTables read from a column of
+	// the given database type (nil: as the driver returns it).
+	ScanValue func(dbType string, v any) (any, error)
 
 	// Migrations: the folder under the migrations directory, the DDL of
 	// binflow_migrations, the query counting it (one placeholder: its name),

@@ -8,6 +8,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,6 +113,7 @@ func Run(t *testing.T, h Harness) {
 		{"CheckTable", checkTable},
 		{"SnapshotsAndCompareAndSet", snapshots},
 		{"GoFunctionState", goFunctionState},
+		{"ReadTables", readTables},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, h) })
@@ -1032,4 +1035,109 @@ func BenchmarkDelta(b *testing.B, s Store) {
 		}
 	}
 	b.ReportMetric(float64(b.N*rowsPerBatch)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// tableReader is what binflow verify reads a store with (PostgreSQL and
+// SQLite; a MySQL downstream is read by the snapshot reader instead).
+type tableReader interface {
+	ReadTables(ctx context.Context, flow string, tables []string, fn func(table string, columns []string, row []any) error) (connectors.Checkpoint, bool, error)
+}
+
+// readTables: a flow's checkpoint and its tables' rows, typed so that
+// numbers and times compare by value, and the read leaves no transaction
+// open, also when it stops half way.
+func readTables(t *testing.T, h Harness) {
+	s := Open(t, h, false)
+	r, ok := s.Store.(tableReader)
+	if !ok {
+		t.Skipf("%T reads its tables through the snapshot reader", s.Store)
+	}
+	s.Exec(h.DDL["vals"])
+	ts := time.Date(2024, 2, 29, 23, 59, 59, 123456000, time.UTC)
+	cp := Checkpoint("reader", 100)
+	s.apply(&connectors.Batch{
+		Upserts: []connectors.Upsert{{Table: "vals", Key: []string{"id"}, Columns: []string{"id", "i", "d", "s", "b", "ts"},
+			Rows: [][]any{{int64(1), int64(-5), dec("12.50"), "x", []byte{0, 1}, ts}, {int64(2), nil, nil, nil, nil, nil}}}},
+		Checkpoint: cp,
+	})
+	ctx := context.Background()
+	var got []map[string]any
+	gotCP, ok, err := r.ReadTables(ctx, "reader", []string{"vals"}, func(table string, columns []string, row []any) error {
+		if table != "vals" {
+			t.Errorf("row of table %q, want vals", table)
+		}
+		m := map[string]any{}
+		for i, c := range columns {
+			m[c] = row[i]
+		}
+		got = append(got, m)
+		return nil
+	})
+	if err != nil || !ok {
+		t.Fatalf("ReadTables: ok %v, err %v", ok, err)
+	}
+	if gotCP.Pos != cp.Pos || gotCP.GTID != cp.GTID || !gotCP.CommitTime.Equal(cp.CommitTime) {
+		t.Errorf("checkpoint %+v, want %+v", gotCP, cp)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d rows, want 2: %v", len(got), got)
+	}
+	sort.Slice(got, func(i, j int) bool { return fmt.Sprint(got[i]["id"]) < fmt.Sprint(got[j]["id"]) })
+	row := got[0]
+	if row["id"] != int64(1) || row["i"] != int64(-5) || row["s"] != "x" || !bytes.Equal(asBytes(row["b"]), []byte{0, 1}) {
+		t.Errorf("row 1 = %v", row)
+	}
+	switch d := row["d"].(type) {
+	case decimal.Decimal:
+		if !d.Equal(dec("12.5")) {
+			t.Errorf("d = %s, want 12.50", d)
+		}
+	case string: // SQLite keeps exact decimals as text
+		if d != "12.50" {
+			t.Errorf("d = %q, want \"12.50\"", d)
+		}
+	default:
+		t.Errorf("d is %T %v, want a decimal or its text", d, d)
+	}
+	switch v := row["ts"].(type) {
+	case time.Time:
+		if !v.Equal(ts) {
+			t.Errorf("ts = %s, want %s", v, ts)
+		}
+	case string:
+		if v != h.TimeText(ts) {
+			t.Errorf("ts = %q, want %q", v, h.TimeText(ts))
+		}
+	default:
+		t.Errorf("ts is %T %v, want a time or its text", v, v)
+	}
+	for _, c := range []string{"i", "d", "s", "b", "ts"} {
+		if got[1][c] != nil {
+			t.Errorf("row 2 column %s = %v, want NULL", c, got[1][c])
+		}
+	}
+
+	if _, ok, err := r.ReadTables(ctx, "nobody", []string{"vals"}, nil); ok || err != nil {
+		t.Errorf("flow without a checkpoint: ok %v, err %v", ok, err)
+	}
+	stop := errors.New("stop")
+	if _, _, err := r.ReadTables(ctx, "reader", []string{"vals"}, func(string, []string, []any) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("a read stopped by its callback returned %v", err)
+	}
+	// The store still writes: no read transaction was left open.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.Apply(wctx, &connectors.Batch{Checkpoint: Checkpoint("reader", 200)}); err != nil {
+		t.Fatalf("write after the reads: %v", err)
+	}
+}
+
+func asBytes(v any) []byte {
+	switch x := v.(type) {
+	case []byte:
+		return x
+	case string:
+		return []byte(x)
+	}
+	return nil
 }
