@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -20,6 +21,9 @@ type Source struct {
 	db         *sql.DB
 	serverID   uint32
 	serverUUID string
+
+	mu        sync.Mutex
+	streaming bool // a connection with opts.ServerID is open (takeServerID)
 }
 
 // OpenDB opens a SQL connection to the upstream (for checks and metadata).
@@ -88,12 +92,18 @@ func (s *Source) Identity() (uint32, string) { return s.serverID, s.serverUUID }
 
 // Stream reads the binlog from pos; see the package function Stream. It
 // first checks that pos is still on the upstream, so a purged position
-// fails at once with how to recover.
+// fails at once with how to recover. The first of concurrent streams
+// presents upstream.server_id, the others ephemeral ones (see
+// EphemeralServerID).
 func (s *Source) Stream(ctx context.Context, from schema.Position, h func(context.Context, *schema.Txn) error) error {
 	if err := CheckPurged(ctx, s.db, from.File); err != nil {
 		return err
 	}
-	return Stream(ctx, s.opts, from, h)
+	o := s.opts
+	var release func()
+	o.ServerID, release = s.takeServerID()
+	defer release()
+	return Stream(ctx, o, from, h)
 }
 
 // CurrentPosition is the upstream's binlog end (SHOW MASTER STATUS).
@@ -149,7 +159,11 @@ func (g gtidSet) Contains(set string) (bool, error) {
 // StreamFromGTID reads the binlog after a GTID set: for flows whose
 // checkpoints were written against another server of the topology.
 func (s *Source) StreamFromGTID(ctx context.Context, set string, h func(context.Context, *schema.Txn) error) error {
-	return StreamFromGTID(ctx, s.opts, set, h)
+	o := s.opts
+	var release func()
+	o.ServerID, release = s.takeServerID()
+	defer release()
+	return StreamFromGTID(ctx, o, set, h)
 }
 
 // ParseGTIDSet parses a GTID set of a flavor ("mariadb" or "mysql"):

@@ -13,10 +13,14 @@ import (
 
 // Defaults for keys config.toml may leave out.
 const (
-	DefaultFlavor              = FlavorMariaDB
-	DefaultHost                = "127.0.0.1"
-	DefaultPort                = 3306
-	DefaultServerID     uint32 = 1001
+	DefaultFlavor          = FlavorMariaDB
+	DefaultHost            = "127.0.0.1"
+	DefaultPort            = 3306
+	DefaultServerID uint32 = 1001
+	// MaxServerID bounds upstream.server_id: binflow's secondary binlog
+	// connections (a flow catching up, a snapshot's window, verify) present
+	// random server_ids above it (canal.EphemeralServerID).
+	MaxServerID         uint32 = 1<<31 - 1
 	DefaultStart               = StartSnapshot
 	DefaultDriver              = DriverMySQL // when a server key is set; DriverSQLite otherwise
 	DefaultPostgresPort        = 5432

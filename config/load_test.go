@@ -273,6 +273,8 @@ func TestLoadRejects(t *testing.T) {
 			[]string{f + "upstream.port: must be a TCP port between 1 and 65535, got 70000"}},
 		{"server_id 0", doc{upstream: "user = \"binflow\"\nserver_id = 0"}, nil,
 			[]string{f + "upstream.server_id: must be a positive integer, got 0"}},
+		{"server_id in the ephemeral range", doc{upstream: "user = \"binflow\"\nserver_id = 2147483648"}, nil,
+			[]string{f + "upstream.server_id: must be at most 2147483647 (binflow's secondary binlog connections use random server_ids above it), got 2147483648"}},
 		{"empty host", doc{upstream: "user = \"binflow\"\nhost = \"\""}, nil,
 			[]string{f + "upstream.host: required: the upstream server's host name or address"}},
 		{"start is neither current nor a position", doc{upstream: "user = \"binflow\"\nstart = \"latest:\""}, nil,

@@ -186,8 +186,11 @@ func (v *validator) upstream(u *Upstream) {
 	v.required("upstream.host", u.Host, "the upstream server's host name or address")
 	v.port("upstream.port", u.Port)
 	v.required("upstream.user", u.User, "the MySQL user binflow replicates as")
-	if u.ServerID == 0 {
+	switch {
+	case u.ServerID == 0:
 		v.add("upstream.server_id", "must be a positive integer, got 0")
+	case u.ServerID > MaxServerID:
+		v.add("upstream.server_id", "must be at most %d (binflow's secondary binlog connections use random server_ids above it), got %d", MaxServerID, u.ServerID)
 	}
 	if _, _, _, err := ParseStart(u.Start); err != nil {
 		v.add("upstream.start", "%v", err)

@@ -29,6 +29,8 @@ func (r *Reader) StreamUntil(ctx context.Context, from, until schema.Position, h
 		return err
 	}
 	o := r.opts.Stream
+	// A bounded read beside the running reader: its own server_id.
+	o.ServerID = canal.EphemeralServerID()
 	o.HeartbeatPeriod = untilHeartbeat
 	progress := &canal.ReadProgress{}
 	o.Progress = progress

@@ -253,6 +253,11 @@ func TestVerifyCatchesHandEditedRows(t *testing.T) {
 		}
 		w.stop(t)
 		e.caughtUp(30 * time.Second)
+		// verify's binlog replay presents its own server_id: the running
+		// binflow's reader was never pushed off (error 4052).
+		if strings.Contains(p.out.String(), "already connected") {
+			t.Errorf("binflow verify's binlog connection displaced the running reader:\n%s", tail(p.out.String(), 2000))
+		}
 
 		var customer, count int
 		if err := e.down.QueryRow("SELECT customer_id, order_count FROM "+e.tbl("customer_totals")+" ORDER BY customer_id LIMIT 1").Scan(&customer, &count); err != nil {
@@ -328,6 +333,11 @@ func TestRebuildRecomputesACorruptedTable(t *testing.T) {
 		}
 		if out, code := e.runCommand("verify", "customer_totals"); code != 0 {
 			t.Errorf("verify after the rebuild: exit %d\n%s", code, out)
+		}
+		// The rebuilt flow caught up on a binlog connection of its own,
+		// beside the shared reader: each with its own server_id.
+		if strings.Contains(p.out.String(), "already connected") {
+			t.Errorf("two of binflow's binlog connections shared a server_id:\n%s", tail(p.out.String(), 2000))
 		}
 		e.stop(p)
 		t.Logf("rebuilt under %d concurrent transactions; %d derived rows verified", txns, rows)
