@@ -6,7 +6,7 @@ SHELL := /bin/bash
 GO ?= go
 ENV_SH := testenv/env.sh
 
-.PHONY: all build testenv-up testenv-down testenv-reset testenv-status test bench chaos demo fmt vet clean
+.PHONY: all build testenv-up testenv-down testenv-reset testenv-status test bench chaos fuzz demo fmt vet clean
 
 all: build
 
@@ -49,6 +49,12 @@ CHAOS_KILLS ?= 200
 chaos: testenv-up
 	set -o pipefail; BINFLOW_REQUIRE_TESTENV=1 BINFLOW_CHAOS_KILLS=$(CHAOS_KILLS) BINFLOW_CHAOS_OUTAGE=30 \
 		$(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestChaos|TestKill9|TestPurged' ./cmd/binflow | grep -E '^(--- |ok|FAIL)|chaos:'
+
+# Config parsing and validation under go test -fuzz (no servers needed):
+# never a panic, every rejection naming the file and the key or line.
+FUZZ_TIME ?= 60s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZ_TIME) -fuzzminimizetime 2s ./config
 
 # DEMO_SECONDS=N (default 60, 0 = until Ctrl-C); see testenv/demo.sh.
 demo: testenv-up build

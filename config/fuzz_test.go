@@ -9,7 +9,8 @@ import (
 )
 
 // FuzzLoad: whatever the file holds, Load must not panic, every problem it
-// reports must name the file, and a config it accepts must validate, render
+// reports must name the file and the key (or, for invalid TOML, the line),
+// and a config it accepts must validate, render
 // and decode exactly as the toml package would decode it.
 func FuzzLoad(f *testing.F) {
 	valid, err := os.ReadFile(validFile)
@@ -63,6 +64,11 @@ func FuzzLoad(f *testing.F) {
 				}
 				if e.Problem == "" {
 					t.Fatalf("problem with empty text: %#v", e)
+				}
+				// Every rejection points somewhere: the key, or for a file
+				// that is no valid TOML the line.
+				if e.Key == "" && e.Line == 0 {
+					t.Fatalf("problem %q names neither a key nor a line", e)
 				}
 			}
 			if ExitCode(err) != ExitCodeInvalid {
