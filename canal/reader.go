@@ -234,8 +234,21 @@ func eventError(err error) error {
 	if errors.As(err, &transient) {
 		return err
 	}
-	return &fatalError{err}
+	return &fatalError{&EventError{err}}
 }
+
+// EventError is a binlog event binflow cannot turn into rows: a table map
+// that does not match what binflow knows of the table's definition, a row
+// it cannot decode. It names the binlog position and the table. The flows
+// count it as a schema error (its SchemaError method says so, for packages
+// that do not import canal).
+type EventError struct{ err error }
+
+func (e *EventError) Error() string { return e.err.Error() }
+func (e *EventError) Unwrap() error { return e.err }
+
+// SchemaError marks the error as one of the upstream's schema.
+func (e *EventError) SchemaError() bool { return true }
 
 // Transient reports whether err, from a query to a MySQL or MariaDB server,
 // may not happen again: a lost or refused connection, a server shutting

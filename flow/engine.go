@@ -195,11 +195,31 @@ func (e *Engine) Run(ctx context.Context) error {
 	wg.Wait()
 
 	var errs []error
+	stoppedByReader := map[*runner]bool{}
 	if streamErr != nil && !errors.Is(streamErr, context.Canceled) {
 		errs = append(errs, fmt.Errorf("binlog reader: %w", streamErr))
+		// Every flow still running stopped because the reader did: each
+		// shows the reader's error as its own (failed, with the error in
+		// /status and the log), not as a clean stop.
+		kind := ErrorInternal
+		var schemaErr interface{ SchemaError() bool }
+		if errors.As(streamErr, &schemaErr) && schemaErr.SchemaError() {
+			kind = ErrorSchema
+		}
+		for _, r := range e.flows {
+			if r.err() == nil {
+				r.stats.mu.Lock()
+				cp := r.stats.checkpoint.Pos
+				r.stats.mu.Unlock()
+				err := fmt.Errorf("flow %s: stopped at checkpoint %s with the binlog reader: %w", r.spec.Name, cp, streamErr)
+				r.noteError(kind, err)
+				r.fail(err)
+				stoppedByReader[r] = true
+			}
+		}
 	}
 	for _, r := range e.flows {
-		if err := r.err(); err != nil {
+		if err := r.err(); err != nil && !stoppedByReader[r] {
 			errs = append(errs, err)
 		}
 	}

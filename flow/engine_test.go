@@ -325,3 +325,67 @@ func TestEngineMovesToAnotherServerByGTID(t *testing.T) {
 		}
 	}
 }
+
+// schemaErr is an upstream event the reader cannot decode, as canal's
+// EventError reports it.
+type schemaErr struct{}
+
+func (schemaErr) Error() string     { return "binlog at bin.000001:300: table s.t: cannot decode" }
+func (schemaErr) SchemaError() bool { return true }
+
+// failingSource replays txns, then fails as a reader does.
+type failingSource struct {
+	fakeSource
+	err error
+}
+
+func (s *failingSource) Stream(ctx context.Context, from schema.Position, h func(context.Context, *schema.Txn) error) error {
+	for _, t := range s.txns {
+		if t.End.Compare(from) > 0 {
+			if err := h(ctx, t); err != nil {
+				return err
+			}
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // the flows take what was routed
+	return s.err
+}
+
+// When the binlog reader fails, every flow stops as failed with the reader's
+// error (naming the flow, its checkpoint, and the reader's table and
+// position), counted by kind; Run reports the reader's error once.
+func TestEngineFailsEveryFlowWithTheReader(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		kind ErrorKind
+	}{
+		{"undecodable event", schemaErr{}, ErrorSchema},
+		{"other reader failure", errors.New("binlog at bin.000001:300: upstream refused binflow's user"), ErrorInternal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &failingSource{fakeSource: fakeSource{serverID: 1, txns: []*schema.Txn{txn(100, 1)}}, err: tt.err}
+			store := &fakeStore{checkpoints: map[string]connectors.Checkpoint{
+				"a": {Flow: "a", Pos: schema.Position{File: "bin.000001", Pos: 4}, ServerID: 1},
+				"b": {Flow: "b", Pos: schema.Position{File: "bin.000001", Pos: 4}, ServerID: 1}}}
+			e := New(src, store, []Spec{countSpec(t, "a"), countSpec(t, "b")}, Options{MaxDelay: time.Millisecond, Log: zerolog.Nop()})
+			err := e.Run(context.Background())
+			if err == nil || strings.Count(err.Error(), tt.err.Error()) != 1 {
+				t.Fatalf("Run = %v, want the reader's error once", err)
+			}
+			for _, f := range e.Status().Flows {
+				if f.State != StateFailed {
+					t.Errorf("flow %s: state %s, want failed", f.Name, f.State)
+				}
+				want := "flow " + f.Name + ": stopped at checkpoint bin.000001:"
+				if !strings.Contains(f.LastError, want) || !strings.Contains(f.LastError, tt.err.Error()) {
+					t.Errorf("flow %s: last error %q, want %q… and the reader's error", f.Name, f.LastError, want)
+				}
+				if f.LastErrorKind != tt.kind || f.Errors[tt.kind] != 1 {
+					t.Errorf("flow %s: last error kind %s (%d counted), want %s", f.Name, f.LastErrorKind, f.Errors[tt.kind], tt.kind)
+				}
+			}
+		})
+	}
+}

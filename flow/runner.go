@@ -61,7 +61,11 @@ func (r *runner) fail(err error) {
 	r.stats.lastError, r.stats.lastErrorTime = err.Error(), time.Now()
 	r.stats.mu.Unlock()
 	r.setState(StateFailed)
-	r.log.Error().Err(err).Str("state", string(StateFailed)).Str("checkpoint", r.cp.Pos.String()).Msg("flow stopped")
+	cp := "none yet"
+	if !r.cp.Pos.IsZero() {
+		cp = r.cp.Pos.String()
+	}
+	r.log.Error().Err(err).Str("state", string(StateFailed)).Str("checkpoint", cp).Msg("flow stopped")
 }
 
 func (r *runner) err() error {

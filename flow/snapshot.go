@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -248,6 +249,27 @@ type snapshotRun struct {
 	lastCommit time.Time
 }
 
+// where says, for errors, where the snapshot stands: its view's position,
+// the table being copied and the last key copied of it.
+func (s *snapshotRun) where() string {
+	w := "view at " + s.next.Pos.String()
+	if s.next.TableName != "" {
+		w += ", table " + s.next.TableName
+	}
+	if s.next.LastKey != "" {
+		if key, err := snapshot.DecodeKey(s.next.LastKey); err == nil {
+			parts := make([]string, len(key))
+			for i, v := range key {
+				parts[i] = fmt.Sprint(v)
+			}
+			w += " after key (" + strings.Join(parts, ", ") + ")"
+		} else {
+			w += " after key " + s.next.LastKey
+		}
+	}
+	return w
+}
+
 func (s *snapshotRun) status(phase string) SnapshotStatus {
 	table := ""
 	if s.next.Table < len(s.tables) {
@@ -315,7 +337,7 @@ func (s *snapshotRun) catchUp(ctx context.Context, until schema.Position) error 
 				}
 				in, err := covered(j, row.Table, img.in)
 				if err != nil {
-					return fmt.Errorf("binlog at %s: %w", txn.End, err)
+					return fmt.Errorf("table %s at binlog %s: %w", row.Table.FullName(), txn.End, err)
 				}
 				if in {
 					*img.out = img.in
@@ -424,7 +446,7 @@ func (s *snapshotRun) copy(ctx context.Context) (connectors.Checkpoint, error) {
 		if c.last != nil {
 			key, err := snapshot.EncodeKey(c.last)
 			if err != nil {
-				return connectors.Checkpoint{}, fmt.Errorf("table %s: %w", t.Name, err)
+				return connectors.Checkpoint{}, fmt.Errorf("table %s, view at %s: %w", t.Name, s.view.Pos, err)
 			}
 			s.next.LastKey = key
 		}
@@ -472,7 +494,7 @@ func (s *snapshotRun) commit(ctx context.Context, last bool) error {
 		next = &p
 	}
 	if err := r.spec.Chain.Flush(b); err != nil {
-		err = fmt.Errorf("build snapshot batch: %w", err)
+		err = fmt.Errorf("build snapshot batch, %s: %w", s.where(), err)
 		r.noteError(ErrorFunction, err)
 		return err
 	}
@@ -487,13 +509,15 @@ func (s *snapshotRun) commit(ctx context.Context, last bool) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		err = fmt.Errorf("commit snapshot batch, %s%s: %w", s.where(), toTables(b), err)
 		if !r.store.Retryable(err) {
 			r.noteError(ErrorDownstream, err)
 			return err
 		}
 		r.stats.retries.Add(1)
 		r.noteError(ErrorTransient, err)
-		r.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("snapshot: downstream write failed; retrying")
+		r.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Str("table", s.next.TableName).
+			Str("position", s.next.Pos.String()).Msg("snapshot: downstream write failed; retrying")
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

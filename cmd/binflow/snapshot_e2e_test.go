@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -479,4 +480,68 @@ func TestSnapshotOfTableWithoutPrimaryKeyFails(t *testing.T) {
 	e.caughtUpN(30*time.Second, flowCount) // all but the failed nopk flow
 	e.verify()
 	e.kill9(p) // a failed flow makes binflow exit 1 at the end, by design
+}
+
+// A snapshot whose derived table disappears fails that flow with an error
+// naming the flow, the table being copied, the key reached and the view's
+// binlog position; the other flows finish their snapshots and stream.
+func TestSnapshotErrorNamesFlowTableAndPosition(t *testing.T) {
+	e := newEnv(t, envOptions{extraFlow: snapshotConfig})
+	e.preload(20000, 500)
+	p := e.startSnapshotting()
+	e.waitFor(60*time.Second, "customer_totals' snapshot in progress", func() bool {
+		e.alive(p)
+		var rows int
+		err := e.down.QueryRow("SELECT rows_done FROM " + e.tbl("binflow_snapshots") + " WHERE flow = 'customer_totals' AND rows_done > 0").Scan(&rows)
+		return err == nil && rows < 15000
+	})
+	e.exec(e.down, "DROP TABLE "+e.tbl("customer_totals"))
+	deadline := time.Now().Add(30 * time.Second)
+	failed := func() bool {
+		for _, line := range strings.Split(p.out.String(), "\n") {
+			if strings.Contains(line, `"flow":"customer_totals"`) && strings.Contains(line, `"state":"failed"`) {
+				return true
+			}
+		}
+		return false
+	}
+	for !failed() {
+		if time.Now().After(deadline) {
+			var notable []string
+			for _, line := range strings.Split(p.out.String(), "\n") {
+				if strings.Contains(line, `"level":"warn"`) || strings.Contains(line, `"level":"error"`) {
+					notable = append(notable, line)
+				}
+			}
+			t.Fatalf("customer_totals did not fail within 30 s of its table's drop; warnings and errors:\n%s", strings.Join(notable, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var failure string
+	for _, line := range strings.Split(p.out.String(), "\n") {
+		if strings.Contains(line, `"flow":"customer_totals"`) && strings.Contains(line, `"message":"flow stopped"`) {
+			failure = line
+		}
+	}
+	for _, want := range []string{"flow customer_totals: snapshot", "commit snapshot batch, view at mysql-bin.",
+		"table " + e.shop + ".orders after key (", "to customer_totals", "doesn't exist"} {
+		if !strings.Contains(failure, want) {
+			t.Errorf("the flow's failure does not say %q:\n%s", want, failure)
+		}
+	}
+	// The others go on.
+	e.waitFor(60*time.Second, "the other flows' snapshots", func() bool {
+		e.alive(p)
+		return e.count("binflow_checkpoints") >= flowCount-1
+	})
+	// On SIGTERM binflow exits 1 naming the flow that failed.
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err == nil || !strings.Contains(tail(p.out.String(), 3000), "binflow run: flow customer_totals: snapshot: ") {
+			t.Errorf("binflow exited with %v after a flow failed; want exit 1 naming the flow", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("binflow did not stop within 20s of SIGTERM")
+	}
 }
