@@ -48,7 +48,7 @@ bench: testenv-up
 CHAOS_KILLS ?= 200
 chaos: testenv-up
 	set -o pipefail; BINFLOW_REQUIRE_TESTENV=1 BINFLOW_CHAOS_KILLS=$(CHAOS_KILLS) BINFLOW_CHAOS_OUTAGE=30 \
-		$(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestChaos|TestKill9|TestPurged' ./cmd/binflow | grep -E '^(--- |ok|FAIL)|chaos:'
+		$(GO) test -count=1 -p 1 -timeout 60m -v -run 'TestChaos|TestKill9|TestPurged|TestCheckpointOfAnotherUpstream' ./cmd/binflow | grep -E '^(--- |ok|FAIL)|chaos:'
 
 # Config parsing and validation under go test -fuzz (no servers needed):
 # never a panic, every rejection naming the file and the key or line.

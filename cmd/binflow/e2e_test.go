@@ -102,7 +102,7 @@ func TestKill9DuringLargeLoad(t *testing.T) {
 		e.caughtUp(120 * time.Second)
 		rows := e.verify()
 		e.kill9(p)
-		t.Logf("survived %d kill -9, verified %d derived rows", kills, rows)
+		t.Logf("chaos: kill -9 during a large load into %s: %d kills survived (%d mid-load); %d derived rows verified exact", store, kills, midLoad, rows)
 	})
 }
 
@@ -298,14 +298,16 @@ func TestPurgedBinlogStopsWithRecoveryAdvice(t *testing.T) {
 	if err == nil {
 		t.Fatalf("binflow ran from a purged position:\n%s", out)
 	}
-	if time.Since(start) > 30*time.Second {
-		t.Errorf("took %s to notice the purged binlog", time.Since(start))
+	took := time.Since(start)
+	if took > 30*time.Second {
+		t.Errorf("took %s to notice the purged binlog", took)
 	}
 	for _, want := range []string{oldFile, "snapshot"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("error does not mention %q:\n%s", want, out)
 		}
 	}
+	t.Logf("chaos: purged binlog: exited non-zero after %.1f s naming %s and the recovery (rebuild from a snapshot or reset)", took.Seconds(), oldFile)
 }
 
 func TestDownstreamDownAtStartIsWaitedFor(t *testing.T) {
@@ -397,6 +399,7 @@ func TestCheckpointOfAnotherUpstreamIsRefused(t *testing.T) {
 		t.Errorf("checkpoints still name server_id %d after the move, want 77", serverID)
 	}
 	e.stop(p)
+	t.Logf("chaos: wrong upstream: checkpoints of server_id %d refused on server_id 77; with server_change = \"gtid\" resumed by GTID, derived tables exact", id)
 }
 
 func TestDerivedTableWithAnotherUniqueKeyIsRefused(t *testing.T) {
