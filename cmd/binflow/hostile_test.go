@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -212,63 +215,155 @@ tables = ["SHOP.%[1]s"]
 	})
 }
 
-// Passwords never appear in output, whatever fails: a wrong password, a
-// missing derived table, a normal run with debug logs, check and migrate.
+// dsnLike matches what a DSN or connection string would leave in output:
+// user:password@host, go-sql-driver's @tcp(, a postgres:// URL, password=.
+var dsnLike = regexp.MustCompile(`(?i)[\w.-]+:[^\s@/'"]+@|@tcp\(|@unix\(|postgres(ql)?://|\bpassword=\S`)
+
+// Passwords never appear in output, whatever the command, the store
+// (MySQL, PostgreSQL) and whatever fails: a wrong password, an unreachable
+// server, a missing derived table, a bad config; check, migrate, run with
+// debug logs (and /status, /metrics, /readyz, the page and a live binflow
+// status), status offline, verify, rebuild and reset. Nor does anything
+// that looks like a DSN.
 func TestPasswordsNeverAppearInOutput(t *testing.T) {
+	for _, store := range []string{storeMySQL, storePostgres} {
+		t.Run(store, func(t *testing.T) { passwordsNeverAppear(t, store) })
+	}
+}
+
+func passwordsNeverAppear(t *testing.T, store string) {
 	const secret = "Sekr1t-Marker-9f3a"
-	e := newEnv(t, envOptions{})
-	for _, db := range []struct {
-		name string
-		exec func(string, ...any)
-	}{{"upstream", func(q string, a ...any) { e.exec(e.up, q, a...) }}, {"downstream", func(q string, a ...any) { e.exec(e.down, q, a...) }}} {
-		for _, host := range []string{"127.0.0.1", "localhost"} {
-			db.exec(fmt.Sprintf("CREATE USER IF NOT EXISTS 'binflow_pw'@'%s' IDENTIFIED BY '%s'", host, secret))
-			db.exec(fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO 'binflow_pw'@'%s'", host))
+	e := newEnv(t, envOptions{store: store})
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		e.exec(e.up, fmt.Sprintf("CREATE USER IF NOT EXISTS 'binflow_pw'@'%s' IDENTIFIED BY '%s'", host, secret))
+		e.exec(e.up, fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO 'binflow_pw'@'%s'", host))
+		if store == storeMySQL {
+			e.exec(e.down, fmt.Sprintf("CREATE USER IF NOT EXISTS 'binflow_pw'@'%s' IDENTIFIED BY '%s'", host, secret))
+			e.exec(e.down, fmt.Sprintf("GRANT ALL PRIVILEGES ON *.* TO 'binflow_pw'@'%s'", host))
 		}
+	}
+	if store == storePostgres {
+		// A member of the test role, which owns the derived database.
+		testenv.PostgresSuperuser(t, fmt.Sprintf("DROP ROLE IF EXISTS binflow_pw; CREATE ROLE binflow_pw LOGIN PASSWORD '%s' IN ROLE %s", secret, testenv.User))
+		t.Cleanup(func() { testenv.PostgresSuperuser(t, "DROP ROLE IF EXISTS binflow_pw") })
 	}
 	t.Cleanup(func() {
 		for _, host := range []string{"127.0.0.1", "localhost"} {
 			_, _ = e.up.Exec(fmt.Sprintf("DROP USER IF EXISTS 'binflow_pw'@'%s'", host))
-			_, _ = e.down.Exec(fmt.Sprintf("DROP USER IF EXISTS 'binflow_pw'@'%s'", host))
+			if store == storeMySQL {
+				_, _ = e.down.Exec(fmt.Sprintf("DROP USER IF EXISTS 'binflow_pw'@'%s'", host))
+			}
 		}
 	})
 	base := strings.ReplaceAll(readFile(t, e.configPath), `user = "`+testenv.User+`"`, `user = "binflow_pw"`)
 	run := func(name, config string, env []string, args ...string) string {
-		path := e.configPath + "." + name
+		path := e.configPath + "." + strings.ReplaceAll(name, " ", "-")
 		writeFile(t, path, config)
-		cmd := e.command(args...)
-		cmd.Args[len(cmd.Args)-1] = path
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, binary(t), append(args, "-c", path)...)
 		cmd.Env = append(os.Environ(), env...)
 		out, _ := cmd.CombinedOutput()
+		if ctx.Err() != nil {
+			t.Errorf("%s: binflow %s did not end within 30s", name, strings.Join(args, " "))
+		}
 		return string(out)
+	}
+	// runBriefly runs binflow run for a while (it waits for a downstream
+	// that is down), then stops it.
+	runBriefly := func(name, config string, env []string) string {
+		path := e.configPath + "." + strings.ReplaceAll(name, " ", "-")
+		writeFile(t, path, config)
+		cmd := exec.Command(binary(t), "run", "-c", path)
+		cmd.Env = append(os.Environ(), env...)
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		return out.String()
 	}
 	good := []string{"BINFLOW_TEST_UPSTREAM_PASSWORD=" + secret, "BINFLOW_TEST_DOWNSTREAM_PASSWORD=" + secret}
 	wrongUp := []string{"BINFLOW_TEST_UPSTREAM_PASSWORD=" + secret + "-wrong", "BINFLOW_TEST_DOWNSTREAM_PASSWORD=" + secret}
 	wrongDown := []string{"BINFLOW_TEST_UPSTREAM_PASSWORD=" + secret, "BINFLOW_TEST_DOWNSTREAM_PASSWORD=" + secret + "-wrong"}
 	inline := strings.ReplaceAll(strings.ReplaceAll(base, `password_env = "BINFLOW_TEST_UPSTREAM_PASSWORD"`, `password = "`+secret+`"`),
 		`password_env = "BINFLOW_TEST_DOWNSTREAM_PASSWORD"`, `password = "`+secret+`-wrong"`)
+	closed := fmt.Sprintf("port = %d", freePort(t))
+	_, upPort := testenv.UpstreamAddr()
+	downPort := map[string]int{}
+	_, downPort[storeMySQL] = testenv.DownstreamAddr()
+	_, downPort[storePostgres] = testenv.PostgresAddr()
+	upDown := strings.Replace(base, fmt.Sprintf("port = %d", upPort), closed, 1)
+	// The downstream's port line comes after the upstream's.
+	downDown := base[:strings.Index(base, "[downstream]")] +
+		strings.Replace(base[strings.Index(base, "[downstream]"):], fmt.Sprintf("port = %d", downPort[store]), closed, 1)
+	file, pos := e.upstreamPos()
+	to := fmt.Sprintf("%s:%d", file, pos)
+
 	outputs := map[string]string{
-		"check":               run("check", base, good, "check"),
-		"migrate":             run("migrate", base, good, "migrate"),
-		"wrong upstream":      run("wrong-up", base, wrongUp, "run"),
-		"wrong downstream":    run("wrong-down", base, wrongDown, "migrate"),
-		"inline wrong":        run("inline", inline, nil, "migrate"),
-		"missing sink table":  run("missing", strings.Replace(base, `table = "orders_copy"`, `table = "no_such_table"`, 1), good, "run"),
-		"password syntax":     run("syntax", strings.Replace(base, `password_env = "BINFLOW_TEST_UPSTREAM_PASSWORD"`, `password = `+secret, 1), good, "run"),
-		"password wrong type": run("type", strings.Replace(base, `password_env = "BINFLOW_TEST_UPSTREAM_PASSWORD"`, `password = ["`+secret+`"]`, 1), good, "run"),
-		"run with debug logs": runAndStop(t, e, base, good),
+		"check":                           run("check", base, good, "check"),
+		"migrate":                         run("migrate", base, good, "migrate"),
+		"run with debug logs":             runAndStop(t, e, base, good),
+		"status offline":                  run("status", base, good, "status"),
+		"status offline --json":           run("status json", base, good, "status", "--json"),
+		"verify":                          run("verify", base, good, "verify", "customer_totals"),
+		"rebuild":                         run("rebuild", base, good, "rebuild", "customer_totals"),
+		"reset without --yes":             run("reset refused", base, good, "reset", "orders_copy", "--to", to),
+		"reset":                           run("reset", base, good, "reset", "orders_copy", "--to", to, "--yes"),
+		"wrong upstream: run":             run("wrong up run", base, wrongUp, "run"),
+		"wrong upstream: check":           run("wrong up check", base, wrongUp, "check"),
+		"wrong upstream: verify":          run("wrong up verify", base, wrongUp, "verify", "orders_copy"),
+		"wrong upstream: status":          run("wrong up status", base, wrongUp, "status", "--json"),
+		"wrong downstream: migrate":       run("wrong down migrate", base, wrongDown, "migrate"),
+		"wrong downstream: status":        run("wrong down status", base, wrongDown, "status"),
+		"wrong downstream: rebuild":       run("wrong down rebuild", base, wrongDown, "rebuild", "orders_copy"),
+		"wrong downstream: reset":         run("wrong down reset", base, wrongDown, "reset", "orders_copy", "--to", to, "--yes"),
+		"inline wrong":                    run("inline", inline, nil, "migrate"),
+		"upstream unreachable: run":       run("up down run", upDown, good, "run"),
+		"upstream unreachable: check":     run("up down check", upDown, good, "check"),
+		"upstream unreachable: status":    run("up down status", upDown, good, "status", "--json"),
+		"upstream unreachable: verify":    run("up down verify", upDown, good, "verify", "orders_copy"),
+		"downstream unreachable: run":     runBriefly("down down run", downDown, good),
+		"downstream unreachable: migrate": run("down down migrate", downDown, good, "migrate"),
+		"downstream unreachable: status":  run("down down status", downDown, good, "status"),
+		"missing sink table":              run("missing", strings.Replace(base, `table = "orders_copy"`, `table = "no_such_table"`, 1), good, "run"),
+		"password syntax":                 run("syntax", strings.Replace(base, `password_env = "BINFLOW_TEST_UPSTREAM_PASSWORD"`, `password = `+secret, 1), good, "run"),
+		"password wrong type":             run("type", strings.Replace(base, `password_env = "BINFLOW_TEST_UPSTREAM_PASSWORD"`, `password = ["`+secret+`"]`, 1), good, "run"),
 	}
 	for name, out := range outputs {
 		if strings.Contains(out, secret) {
 			t.Errorf("%s: output contains the password:\n%s", name, out)
 		}
+		if m := dsnLike.FindString(out); m != "" {
+			t.Errorf("%s: output contains what looks like a DSN (%q):\n%s", name, m, out)
+		}
 		if out == "" {
 			t.Errorf("%s: no output at all (the scenario did not run)", name)
 		}
 	}
+	// The failures failed for the reason given, so their output was looked at.
+	for name, want := range map[string]string{
+		"wrong upstream: run":             "Access denied for user 'binflow_pw'",
+		"wrong downstream: migrate":       map[string]string{storeMySQL: "Access denied for user", storePostgres: "password authentication failed"}[store],
+		"upstream unreachable: check":     "connection refused",
+		"upstream unreachable: status":    "connection refused",
+		"downstream unreachable: run":     "downstream unreachable; retrying",
+		"downstream unreachable: migrate": "connection refused",
+		"reset":                           to,
+		"verify":                          "match the recomputation",
+	} {
+		if !strings.Contains(outputs[name], want) {
+			t.Errorf("%s: output does not say %q:\n%s", name, want, tail(outputs[name], 3000))
+		}
+	}
 }
 
-// runAndStop runs binflow for a moment with writes going through, then stops it.
+// runAndStop runs binflow for a moment with writes going through, asks it
+// for its status (binflow status, /status, /metrics, /readyz, the page),
+// then stops it.
 func runAndStop(t *testing.T, e *env, config string, env []string) string {
 	path := e.configPath + ".debug"
 	// Serve /status and /metrics, and read them too: they must not show
@@ -304,6 +399,16 @@ func runAndStop(t *testing.T, e *env, config string, env []string) string {
 	}
 	if served == 0 {
 		t.Errorf("binflow served none of /status, /metrics, /readyz, / on %s", addr)
+	}
+	for _, args := range [][]string{{"status"}, {"status", "--json"}} {
+		status := e.command(args...)
+		status.Args[len(status.Args)-1] = path
+		status.Env = cmd.Env
+		text, err := status.CombinedOutput()
+		if err != nil || !strings.Contains(string(text), "live") {
+			t.Errorf("binflow %s while binflow runs: %v\n%s", strings.Join(args, " "), err, text)
+		}
+		fmt.Fprintf(out, "\nbinflow %s:\n%s", strings.Join(args, " "), text)
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
