@@ -24,6 +24,9 @@ type Problem struct {
 	Fix     string // what to run or change
 	// Fatal problems stop `binflow run`; the others are warnings.
 	Fatal bool
+	// Table is the source table ("schema.table") that binflow may not read,
+	// for a missing SELECT; empty for the other problems.
+	Table string
 }
 
 func (p Problem) String() string {
@@ -365,6 +368,7 @@ func checkPrivileges(ctx context.Context, db *sql.DB, version string, tables []s
 				Fix: fmt.Sprintf("GRANT SELECT ON %s.* TO %s; binflow reads source tables to snapshot them and to learn their schema",
 					checkQuoteIdentifier(database), grantee),
 				Fatal: true,
+				Table: table,
 			})
 		}
 	}

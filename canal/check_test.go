@@ -412,6 +412,11 @@ func TestCheckUserWithOnlySelect(t *testing.T) {
 		if strings.Contains(p.Setting, database) {
 			t.Errorf("SELECT on %s is granted, yet Check reports %v", database, p)
 		}
+		if want := strings.TrimPrefix(p.Setting, "privilege SELECT on "); want != p.Setting && p.Table != want {
+			t.Errorf("problem %v: Table = %q, want %q (check leaves that table's flows unchecked)", p, p.Table, want)
+		} else if want == p.Setting && p.Table != "" {
+			t.Errorf("problem %v names table %q", p, p.Table)
+		}
 	}
 	if len(problems) != 3 {
 		t.Errorf("problems = %v, want exactly the three above", problems)

@@ -2,6 +2,7 @@ package canal
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -48,20 +49,26 @@ func OpenDB(ctx context.Context, o Options) (*sql.DB, error) {
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("upstream %s as %s: %w%s", cfg.Addr, o.User, err, tlsHint(err, o.TLS != nil))
+		return nil, fmt.Errorf("upstream %s as %s: %w%s", cfg.Addr, o.User, err, tlsHint(err, o.TLS))
 	}
 	return db, nil
 }
 
-// tlsHint adds to an access-denied error on a plaintext connection that the
-// account may require TLS: the server says no more than "Access denied" to
-// a user created with REQUIRE SSL who connects without it.
-func tlsHint(err error, tlsOn bool) string {
+// tlsHint adds to an access-denied error what the account may require that
+// the connection lacks: the server says no more than "Access denied" to a
+// user created with REQUIRE SSL who connects without TLS, or with REQUIRE
+// X509 (SUBJECT, ISSUER) who presents no client certificate.
+func tlsHint(err error, c *tls.Config) string {
 	var me *mysql.MySQLError
-	if tlsOn || !errors.As(err, &me) || me.Number != erAccessDenied {
+	switch {
+	case !errors.As(err, &me) || me.Number != erAccessDenied:
 		return ""
+	case c == nil:
+		return ` (TLS is off: if this account REQUIREs SSL or X509, set tls in [upstream], e.g. tls = "required")`
+	case len(c.Certificates) == 0 && c.GetClientCertificate == nil:
+		return ` (TLS is on, without a client certificate: if this account REQUIREs X509, SUBJECT or ISSUER, set tls = "custom" with tls_cert and tls_key in [upstream])`
 	}
-	return ` (TLS is off: if this account REQUIREs SSL or X509, set tls in [upstream], e.g. tls = "required")`
+	return ""
 }
 
 // erAccessDenied is ER_ACCESS_DENIED_ERROR.

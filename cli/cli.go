@@ -288,6 +288,28 @@ func allTables(cfg *config.Config) []string {
 	return tables
 }
 
+// readTables are the upstream tables a flow reads: its source tables and
+// those its lookups read from the upstream. binflow's user needs SELECT on
+// each.
+func readTables(f config.Flow) []string {
+	tables := slices.Clone(f.Tables)
+	for _, fn := range f.Functions {
+		if fn.Kind == config.KindLookup && (fn.From == "" || fn.From == config.LookupUpstream) {
+			tables = append(tables, fn.Table)
+		}
+	}
+	return tables
+}
+
+// allReadTables is readTables of every flow.
+func allReadTables(cfg *config.Config) []string {
+	var tables []string
+	for _, f := range cfg.Flows {
+		tables = append(tables, readTables(f)...)
+	}
+	return tables
+}
+
 // runFlows streams until a signal (exit 0 at a batch boundary) or a failure.
 func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, log zerolog.Logger, stderr io.Writer) error {
 	progress := &canal.ReadProgress{}
@@ -299,7 +321,7 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 		return err
 	}
 	defer src.Close()
-	problems, err := canal.Check(ctx, src.DB(), cfg.Upstream.Flavor, cfg.Upstream.ServerID, allTables(cfg))
+	problems, err := canal.Check(ctx, src.DB(), cfg.Upstream.Flavor, cfg.Upstream.ServerID, allReadTables(cfg))
 	if err != nil {
 		return fmt.Errorf("check upstream: %w", err)
 	}
@@ -420,16 +442,21 @@ func check(ctx context.Context, cfg *config.Config, reg *functions.Registry, out
 		return err
 	}
 	defer src.Close()
-	problems, err := canal.Check(ctx, src.DB(), cfg.Upstream.Flavor, cfg.Upstream.ServerID, allTables(cfg))
+	problems, err := canal.Check(ctx, src.DB(), cfg.Upstream.Flavor, cfg.Upstream.ServerID, allReadTables(cfg))
 	if err != nil {
 		return err
 	}
+	unreadable := map[string]bool{}
 	for _, p := range problems {
 		fmt.Fprintln(out, p.String())
+		if p.Table != "" {
+			unreadable[p.Table] = true
+		}
 	}
 	lookups := newLookupReaders(cfg)
 	defer lookups.Close()
 	_, specErr := flow.BuildSpecs(ctx, cfg.Flows, reg, src, lookups.Open)
+	specErr = withoutUnreadable(cfg, specErr, unreadable, out)
 	if specErr != nil {
 		fmt.Fprintln(out, specErr)
 	}
@@ -441,6 +468,40 @@ func check(ctx context.Context, cfg *config.Config, reg *functions.Registry, out
 	}
 	fmt.Fprintf(out, "upstream %s:%d ready; %d flow(s) match its tables\n", cfg.Upstream.Host, cfg.Upstream.Port, len(cfg.Flows))
 	return nil
+}
+
+// withoutUnreadable drops from the flow problems of BuildSpecs those of
+// the flows that read a table binflow may not read: such a table is
+// invisible in information_schema, so they would call it missing. It says
+// instead that those flows wait for the SELECT reported above.
+func withoutUnreadable(cfg *config.Config, specErr error, unreadable map[string]bool, out io.Writer) error {
+	if len(unreadable) == 0 {
+		return specErr
+	}
+	waiting := map[string]bool{}
+	for _, f := range cfg.Flows {
+		if i := slices.IndexFunc(readTables(f), func(t string) bool { return unreadable[t] }); i >= 0 {
+			waiting[f.Name] = true
+			fmt.Fprintf(out, "flow %s: not checked against the upstream's tables until binflow may read %s (SELECT, above)\n", f.Name, readTables(f)[i])
+		}
+	}
+	errs := []error{specErr}
+	if joined, ok := specErr.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	var kept []error
+	for _, err := range errs {
+		var missing *flow.MissingTableError
+		var step *functions.StepError
+		switch {
+		case err == nil:
+		case errors.As(err, &missing) && waiting[missing.Flow]:
+		case errors.As(err, &step) && waiting[step.Flow]:
+		default:
+			kept = append(kept, err)
+		}
+	}
+	return errors.Join(kept...)
 }
 
 // migrate applies downstream.migrations, then the binary's own folders

@@ -5,10 +5,13 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/binflow/binflow/config"
 )
 
 // Main's exit codes without any server: help, no command, an unknown
@@ -89,5 +92,25 @@ key = ["id"]
 	stdout.Reset()
 	if code := Main([]string{"migrate", "-c", config}, &stdout, &stderr, nil, opts); code != exitOK || !strings.Contains(stdout.String(), "0 migration(s) applied") {
 		t.Errorf("second migrate exited %d:\n%s%s", code, stdout.String(), stderr.String())
+	}
+}
+
+// The tables binflow's upstream user must read (SELECT, which check
+// reports): a flow's source tables and what its lookups read from the
+// upstream, not what they read from the downstream.
+func TestReadTables(t *testing.T) {
+	f := config.Flow{Name: "f", Tables: []string{"shop.orders", "shop.customers"}, Functions: []config.Function{
+		{Kind: config.KindLookup, Table: "crm.countries"},
+		{Kind: config.KindLookup, From: config.LookupUpstream, Table: "crm.regions"},
+		{Kind: config.KindLookup, From: config.LookupDownstream, Table: "derived.labels"},
+		{Kind: config.KindJoin, Table: "shop.customers"},
+	}}
+	got := readTables(f)
+	want := []string{"shop.orders", "shop.customers", "crm.countries", "crm.regions"}
+	if !slices.Equal(got, want) {
+		t.Errorf("readTables = %v, want %v", got, want)
+	}
+	if all := allReadTables(&config.Config{Flows: []config.Flow{f, {Tables: []string{"a.b"}}}}); !slices.Equal(all, append(want, "a.b")) {
+		t.Errorf("allReadTables = %v", all)
 	}
 }

@@ -14,6 +14,19 @@ type ColumnLister interface {
 	TableColumns(ctx context.Context, tables []string) (map[string][]string, error)
 }
 
+// MissingTableError is a flow's source table that the upstream lacks, or
+// that binflow's user may not see (information_schema shows only tables it
+// has a privilege on).
+type MissingTableError struct {
+	Flow              string
+	Index, TableIndex int // flows[Index].tables[TableIndex]
+	Table             string
+}
+
+func (e *MissingTableError) Error() string {
+	return fmt.Sprintf("flow %s: flows[%d].tables[%d]: table %s does not exist on the upstream", e.Flow, e.Index, e.TableIndex, e.Table)
+}
+
 // BuildSpecs checks every configured flow against the upstream's tables and
 // builds its chain. All problems are reported together, each naming the
 // flow, the table or function and the column.
@@ -66,7 +79,7 @@ func commonColumns(f config.Flow, i int, columns map[string][]string) ([]string,
 	for j, t := range f.Tables {
 		cols, ok := columns[t]
 		if !ok {
-			return nil, fmt.Errorf("flow %s: flows[%d].tables[%d]: table %s does not exist on the upstream", f.Name, i, j, t)
+			return nil, &MissingTableError{Flow: f.Name, Index: i, TableIndex: j, Table: t}
 		}
 		if t == joined {
 			continue

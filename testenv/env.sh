@@ -37,7 +37,10 @@
 # certificate for 127.0.0.1/localhost (plus a client certificate) with openssl
 # in .testenv/tls/, and runs upstream and downstream with ssl_ca/ssl_cert/
 # ssl_key: TLS is available, not required. The user binflow_tls (password
-# binflow, same privileges as binflow) is created there with REQUIRE SSL.
+# binflow, same privileges as binflow) is created there with REQUIRE SSL, and
+# binflow_x509 (the same) with REQUIRE SUBJECT '/CN=binflow_tls' AND ISSUER
+# '/CN=binflow testenv CA': only the client certificate in .testenv/tls/
+# lets it in.
 # A running server whose my.cnf would now differ (say, from before TLS) or
 # that has no TLS (have_ssl != YES) is restarted once by start.
 set -euo pipefail
@@ -51,6 +54,10 @@ READY_TIMEOUT="${BINFLOW_TESTENV_TIMEOUT:-60}"
 USER_NAME=binflow
 USER_PASSWORD=binflow
 TLS_USER_NAME=binflow_tls
+# X509_USER_NAME must present the client certificate (subject CN
+# $TLS_USER_NAME) signed by the test CA.
+X509_USER_NAME=binflow_x509
+X509_REQUIRE="REQUIRE SUBJECT '/CN=$TLS_USER_NAME' AND ISSUER '/CN=binflow testenv CA'"
 TLS_DIR="$ROOT/tls"
 
 log() { printf 'testenv: %s\n' "$*" >&2; }
@@ -406,6 +413,11 @@ create_users() {
 		for u in "'$TLS_USER_NAME'@'127.0.0.1'" "'$TLS_USER_NAME'@'localhost'"; do
 			sqltext+="CREATE USER IF NOT EXISTS $u IDENTIFIED BY '$USER_PASSWORD' REQUIRE SSL;"
 			sqltext+="ALTER USER $u IDENTIFIED BY '$USER_PASSWORD' REQUIRE SSL;"
+			sqltext+="GRANT ALL PRIVILEGES ON *.* TO $u WITH GRANT OPTION;"
+		done
+		for u in "'$X509_USER_NAME'@'127.0.0.1'" "'$X509_USER_NAME'@'localhost'"; do
+			sqltext+="CREATE USER IF NOT EXISTS $u IDENTIFIED BY '$USER_PASSWORD' $X509_REQUIRE;"
+			sqltext+="ALTER USER $u IDENTIFIED BY '$USER_PASSWORD' $X509_REQUIRE;"
 			sqltext+="GRANT ALL PRIVILEGES ON *.* TO $u WITH GRANT OPTION;"
 		done
 	fi
@@ -908,6 +920,7 @@ cmd_env() {
 	echo "export BINFLOW_TESTENV_USER=$USER_NAME"
 	echo "export BINFLOW_TESTENV_PASSWORD=$USER_PASSWORD"
 	echo "export BINFLOW_TESTENV_TLS_USER=$TLS_USER_NAME"
+	echo "export BINFLOW_TESTENV_X509_USER=$X509_USER_NAME"
 	echo "export BINFLOW_TESTENV_TLS_DIR=$TLS_DIR"
 }
 

@@ -313,6 +313,16 @@ func StartServer(t testing.TB, name string) {
 	}
 }
 
+// PostgresSuperuser runs statements on the postgres server as its superuser
+// (testenv/env.sh psql), for what the binflow role may not do, such as
+// creating roles.
+func PostgresSuperuser(t testing.TB, statements string) {
+	t.Helper()
+	if err := runEnv("psql", "-c", statements); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+}
+
 // envTimeout bounds one env.sh call (a first start initialises a data dir).
 const envTimeout = 3 * time.Minute
 

@@ -20,6 +20,11 @@ import (
 // REQUIRE SSL: password Password, the same privileges as User.
 const TLSUser = "binflow_tls"
 
+// X509User is the account env.sh creates on upstream and downstream that
+// REQUIREs the SUBJECT of TLSFiles.ClientCert (CN binflow_tls) and the
+// ISSUER of the test CA: password Password, the same privileges as User.
+const X509User = "binflow_x509"
+
 // DirEnv overrides where env.sh keeps the servers (default: .testenv in the
 // repository).
 const DirEnv = "BINFLOW_TESTENV_DIR"

@@ -128,16 +128,50 @@ func customTLS(files testenv.TLSFiles, extra ...string) tlsSide {
 	return tlsSide{user: testenv.TLSUser, password: testenv.Password, keys: keys}
 }
 
-// TestTLSEndToEnd: migrate and run with tls = "custom" on both ends (and a
-// client certificate downstream) as an account that REQUIREs SSL; rows
-// inserted upstream reach the derived tables, so the upstream SQL
-// connection, the binlog stream and the downstream connection all work
-// over TLS.
+// TestTLSEndToEnd: migrate and run over TLS on both ends; rows inserted
+// upstream reach the derived tables, so the upstream SQL connection, the
+// binlog stream and the downstream connection all work over TLS, as
+//   - testenv.TLSUser (REQUIRE SSL) with tls = "custom" (and a client
+//     certificate downstream),
+//   - testenv.X509User (REQUIRE SUBJECT and ISSUER of the test client
+//     certificate) with tls = "custom", tls_cert and tls_key on both ends:
+//     the server lets that account in only with the certificate, so binflow
+//     presents it on every connection, binlog stream included,
+//   - testenv.TLSUser with upstream tls = "skip-verify".
 func TestTLSEndToEnd(t *testing.T) {
 	files := testenv.TLSDir(t)
-	w := newTLSWorld(t, customTLS(files),
-		customTLS(files, "tls_cert", files.ClientCert, "tls_key", files.ClientKey, "tls_server_name", "localhost"))
+	withCert := func(s tlsSide) tlsSide {
+		s.keys["tls_cert"], s.keys["tls_key"] = files.ClientCert, files.ClientKey
+		return s
+	}
+	tests := []struct {
+		name                 string
+		upstream, downstream tlsSide
+	}{
+		{"REQUIRE SSL account, custom", customTLS(files),
+			customTLS(files, "tls_cert", files.ClientCert, "tls_key", files.ClientKey, "tls_server_name", "localhost")},
+		{"REQUIRE SUBJECT and ISSUER account, client certificate", withCert(asUser(customTLS(files), testenv.X509User)),
+			withCert(asUser(customTLS(files, "tls_server_name", "localhost"), testenv.X509User))},
+		{"upstream skip-verify", tlsSide{user: testenv.TLSUser, password: testenv.Password, keys: map[string]string{"tls": "skip-verify"}},
+			customTLS(files)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tlsRunEndToEnd(t, newTLSWorld(t, tt.upstream, tt.downstream), tt.upstream.user)
+		})
+	}
+}
 
+// asUser is s as another account.
+func asUser(s tlsSide, user string) tlsSide {
+	s.user = user
+	return s
+}
+
+// tlsRunEndToEnd migrates, runs binflow, writes upstream and compares the
+// derived tables with the upstream; upstreamUser must hold the binlog
+// stream.
+func tlsRunEndToEnd(t *testing.T, w *tlsWorld, upstreamUser string) {
 	if out, code := w.runToEnd(60*time.Second, "migrate"); code != 0 {
 		t.Fatalf("binflow migrate over TLS exited %d:\n%s", code, out)
 	}
@@ -173,9 +207,9 @@ func TestTLSEndToEnd(t *testing.T) {
 		return running() && w.count(w.down, "SELECT COUNT(*) FROM `"+w.derived+"`.binflow_checkpoints") == 2
 	})
 
-	// The binlog stream is a connection of the REQUIRE SSL account.
-	w.waitFor(10*time.Second, "a Binlog Dump connection of "+testenv.TLSUser, func() bool {
-		return running() && w.count(w.up, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '"+testenv.TLSUser+"' AND COMMAND LIKE 'Binlog Dump%'") > 0
+	// The binlog stream is a connection of the account that requires TLS.
+	w.waitFor(10*time.Second, "a Binlog Dump connection of "+upstreamUser, func() bool {
+		return running() && w.count(w.up, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '"+upstreamUser+"' AND COMMAND LIKE 'Binlog Dump%'") > 0
 	})
 
 	const rows, customers = 200, 7
@@ -223,6 +257,13 @@ func TestTLSEndToEnd(t *testing.T) {
 	if strings.Contains(out.String(), ":"+testenv.Password+"@") {
 		t.Errorf("output contains a DSN with the password")
 	}
+	// verify reads the upstream over TLS too: a consistent view and the
+	// binlog.
+	for _, f := range []string{"orders_copy", "customer_totals"} {
+		if out, code := w.runToEnd(60*time.Second, "verify", f); code != 0 || !strings.Contains(out, "match the recomputation") {
+			t.Errorf("binflow verify %s over TLS exited %d:\n%s", f, code, tail(out, 3000))
+		}
+	}
 }
 
 // tlsSameRows compares two queries' rows as sorted text.
@@ -265,6 +306,18 @@ func TestTLSFailures(t *testing.T) {
 			// The connector hides the password in errors, and the testenv
 			// password is a prefix of the user name: match around it.
 			want: []string{"Error 1045 (28000): Access denied for user '", `set tls in [downstream]`},
+		},
+		{
+			name: "upstream custom without the client certificate a REQUIRE SUBJECT account needs", command: "run",
+			upstream: asUser(customTLS(files), testenv.X509User), downstream: good,
+			want: []string{"Access denied for user '" + testenv.X509User + "'", "TLS is on, without a client certificate",
+				`set tls = "custom" with tls_cert and tls_key in [upstream]`},
+		},
+		{
+			name: "downstream custom without the client certificate a REQUIRE SUBJECT account needs", command: "migrate",
+			upstream: good, downstream: asUser(customTLS(files), testenv.X509User),
+			want: []string{"Error 1045 (28000): Access denied for user '", "TLS is on, without a client certificate",
+				`set tls = "custom" with tls_cert and tls_key in [downstream]`},
 		},
 		{
 			name: "upstream custom with another CA", command: "run",

@@ -117,7 +117,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		_ = db.Close()
-		return nil, fail(fmt.Errorf("ping: %w%s", err, tlsHint(err, o.TLS != nil)))
+		return nil, fail(fmt.Errorf("ping: %w%s", err, tlsHint(err, o.TLS)))
 	}
 	var maxPacket int64
 	if err := db.QueryRowContext(pingCtx, "SELECT @@max_allowed_packet").Scan(&maxPacket); err != nil {
@@ -149,15 +149,21 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// tlsHint adds to an access-denied error on a plaintext connection that the
-// account may require TLS: the server says no more than "Access denied" to
-// a user created with REQUIRE SSL who connects without it.
-func tlsHint(err error, tlsOn bool) string {
+// tlsHint adds to an access-denied error what the account may require that
+// the connection lacks: the server says no more than "Access denied" to a
+// user created with REQUIRE SSL who connects without TLS, or with REQUIRE
+// X509 (SUBJECT, ISSUER) who presents no client certificate.
+func tlsHint(err error, c *tls.Config) string {
 	var me *mysql.MySQLError
-	if tlsOn || !errors.As(err, &me) || me.Number != erAccessDenied {
+	switch {
+	case !errors.As(err, &me) || me.Number != erAccessDenied:
 		return ""
+	case c == nil:
+		return ` (TLS is off: if this account REQUIREs SSL or X509, set tls in [downstream], e.g. tls = "required")`
+	case len(c.Certificates) == 0 && c.GetClientCertificate == nil:
+		return ` (TLS is on, without a client certificate: if this account REQUIREs X509, SUBJECT or ISSUER, set tls = "custom" with tls_cert and tls_key in [downstream])`
 	}
-	return ` (TLS is off: if this account REQUIREs SSL or X509, set tls in [downstream], e.g. tls = "required")`
+	return ""
 }
 
 // erAccessDenied is ER_ACCESS_DENIED_ERROR.
