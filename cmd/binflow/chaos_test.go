@@ -301,8 +301,11 @@ func TestChaosDeadlocksAreRetried(t *testing.T) {
 	const customers = 30
 	e := newEnv(t, envOptions{})
 	p := e.start()
-	e.orderPerCustomer(customers) // every customer has its customer_totals row
 	e.load(5, 10, customers)
+	// Every customer has its customer_totals row (the random load may have
+	// emptied some), and keeps it: from here until the deadlock only orders
+	// are inserted.
+	e.orderPerCustomer(customers)
 	e.caughtUp(30 * time.Second)
 	e.exec(e.down, "CREATE TABLE `"+e.derived+"`.deadlock_scratch (id BIGINT PRIMARY KEY AUTO_INCREMENT, pad CHAR(100) NOT NULL)")
 
@@ -418,17 +421,16 @@ func (e *env) provokeDeadlock(p *process, customers int) (bool, string) {
 	// Wait until binflow's batch waits on the locked row.
 	waiting := false
 	for deadline := time.Now().Add(10 * time.Second); !waiting && time.Now().Before(deadline); {
+		// InnoDB refreshes what INNODB_TRX shows only when it was not read
+		// for 0.1 s (a read sooner sees the previous attempt's waits): read
+		// it less often than that.
+		time.Sleep(200 * time.Millisecond)
 		var n int
 		err := e.down.QueryRow("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT' AND trx_mysql_thread_id <> ? AND trx_query LIKE '%customer_totals%'", self).Scan(&n)
 		if err != nil {
 			e.t.Fatal(err)
 		}
 		waiting = n > 0
-		if !waiting {
-			// InnoDB refreshes what INNODB_TRX shows only when it was not
-			// read for 0.1 s: poll slower than that.
-			time.Sleep(200 * time.Millisecond)
-		}
 	}
 	if !waiting {
 		return false, "binflow's batch never waited on the locked customer_totals row"
