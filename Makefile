@@ -42,8 +42,9 @@ bench: testenv-up
 	BINFLOW_REQUIRE_TESTENV=1 $(GO) test -run '^$$' -bench . -benchmem -timeout 30m $$($(GO) list ./... | grep -v /bench$$)
 
 # The fault-injection scenarios at soak size: 200 kill -9 of a loaded
-# binflow, a 30 s downstream outage, an upstream restart, lock wait timeouts,
-# a stalled downstream; each ends with every derived table compared with its
+# binflow, a 30 s downstream outage, an upstream restart, upstream
+# connections killed, lock wait timeouts, a deadlock, a duplicate key, a
+# stalled downstream; each ends with every derived table compared with its
 # SQL recomputation. Prints one summary line per scenario.
 CHAOS_KILLS ?= 200
 chaos: testenv-up

@@ -361,8 +361,14 @@ func batchTables(b *connectors.Batch) []string {
 	for i := range b.Upserts {
 		add(b.Upserts[i].Table)
 	}
+	for i := range b.Inserts {
+		add(b.Inserts[i].Table)
+	}
 	for i := range b.Deltas {
 		add(b.Deltas[i].Table)
+	}
+	for i := range b.Recomputes {
+		add(b.Recomputes[i].Table)
 	}
 	return names
 }

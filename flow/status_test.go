@@ -182,3 +182,21 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// A failed batch's error names every table it writes, whatever the kind of
+// write (an append sink's inserts and a recompute included), each once.
+func TestBatchTablesNamesEveryKindOfWrite(t *testing.T) {
+	b := &connectors.Batch{
+		Deletes:    []connectors.Delete{{Table: "a"}},
+		Upserts:    []connectors.Upsert{{Table: "b"}, {Table: "a"}},
+		Inserts:    []connectors.Insert{{Table: "history"}},
+		Deltas:     []connectors.Delta{{Table: "totals"}},
+		Recomputes: []connectors.Recompute{{Table: "stats"}, {Table: "totals"}},
+	}
+	if got, want := toTables(b), " to a, b, history, totals, stats"; got != want {
+		t.Errorf("toTables = %q, want %q", got, want)
+	}
+	if got := toTables(&connectors.Batch{}); got != "" {
+		t.Errorf("toTables of a batch without writes = %q, want \"\"", got)
+	}
+}
