@@ -173,6 +173,10 @@ func (s *Store) ApplyAfter(ctx context.Context, b *connectors.Batch, prev *conne
 	if b == nil {
 		return errors.New("mysql connector: apply batch: batch is nil")
 	}
+	if prev == nil { // the flow's first checkpoint
+		s.newRows.Lock()
+		defer s.newRows.Unlock()
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx, sc *applyScratch) (bool, error) {
 		if err := checkCheckpoint(b.Checkpoint); err != nil {
 			return false, err
@@ -218,6 +222,10 @@ func (s *Store) ApplySnapshot(ctx context.Context, b *connectors.Batch, prev, ne
 	flow := b.Checkpoint.Flow
 	if next != nil {
 		flow = next.Flow
+	}
+	if prev == nil || next == nil { // inserts the first progress, or the checkpoint
+		s.newRows.Lock()
+		defer s.newRows.Unlock()
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx, sc *applyScratch) (bool, error) {
 		if next == nil {
@@ -268,6 +276,8 @@ func (s *Store) ApplySnapshot(ctx context.Context, b *connectors.Batch, prev, ne
 // returns the number of derived rows deleted.
 func (s *Store) RequestRebuild(ctx context.Context, flow string, tables []string, serverID uint32, serverUUID string) (int64, error) {
 	var deleted int64
+	s.newRows.Lock()
+	defer s.newRows.Unlock()
 	err := s.inTx(ctx, func(tx *sql.Tx, _ *applyScratch) (bool, error) {
 		if _, _, err := lockedCheckpoint(ctx, tx, flow); err != nil {
 			return false, err

@@ -62,6 +62,14 @@ type Store struct {
 	argBudget int
 	shapes    shapeCache
 	scratch   sync.Pool // of *applyScratch
+	// newRows is held by the transactions that insert a flow's row into
+	// binflow_checkpoints or binflow_snapshots (a flow's first checkpoint,
+	// a snapshot's first progress and its final checkpoint, a rebuild's
+	// request): each first locks the missing row (FOR UPDATE), which under
+	// REPEATABLE READ takes a gap lock, and two of them inserting into the
+	// gap they both hold deadlock (1213). Once per flow: serializing them
+	// costs nothing.
+	newRows sync.Mutex
 }
 
 // Open connects to the downstream database and pings it. Errors name the
