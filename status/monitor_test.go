@@ -73,8 +73,19 @@ func (p *fakeProgress) Snapshot() canal.ReadProgressSnapshot {
 	return p.s
 }
 
+// events receives n new events or heartbeats: activity.
 func (p *fakeProgress) events(n uint64) {
 	p.mu.Lock()
+	p.s.Events += n
+	p.s.Activity += n
+	p.mu.Unlock()
+}
+
+// reconnect counts a reconnect that brings n synthetic events: events, not
+// activity.
+func (p *fakeProgress) reconnect(n uint64) {
+	p.mu.Lock()
+	p.s.Reconnects++
 	p.s.Events += n
 	p.mu.Unlock()
 }
@@ -285,6 +296,48 @@ func TestMonitorDetectsStalledReader(t *testing.T) {
 	}
 	if got := r.metric(t, "binflow_reader_blocked"); got != 1 {
 		t.Errorf("binflow_reader_blocked = %v", got)
+	}
+}
+
+// An upstream that accepts reconnects but streams nothing: every read
+// timeout (15s, the stall bound) the reader reconnects and receives the
+// synthetic events a dump starts with. Those are not activity, so the
+// reader is stalled and stays so, without flapping at each reconnect.
+func TestMonitorStallsThroughReconnectsThatStreamNothing(t *testing.T) {
+	r := newRig(t)
+	r.m.Attach(r.engine)
+	r.progress.events(10)
+	r.poll(0)
+	stalledAt := 0
+	for i := 1; i <= 12; i++ {
+		if i%4 == 0 { // every 16s, as the read timeout and the backoff allow
+			r.progress.reconnect(2)
+		}
+		rep := r.poll(4 * time.Second)
+		switch {
+		case rep.Reader.Stalled && stalledAt == 0:
+			stalledAt = i
+		case !rep.Reader.Stalled && stalledAt != 0:
+			t.Fatalf("poll %d (%ds): no longer stalled after a reconnect that streamed nothing (%d reconnects, %d events)",
+				i, 4*i, rep.Reader.Reconnects, rep.Reader.Events)
+		}
+	}
+	if stalledAt != 4 {
+		t.Errorf("stalled at poll %d (%ds), want 4 (16s: over the 15s bound)", stalledAt, 4*stalledAt)
+	}
+	if got := r.metric(t, "binflow_reader_reconnects_total"); got != 3 {
+		t.Errorf("binflow_reader_reconnects_total = %v, want 3", got)
+	}
+	if got := r.metric(t, "binflow_reader_stalled"); got != 1 {
+		t.Errorf("binflow_reader_stalled = %v", got)
+	}
+	if logs := r.log.String(); strings.Count(logs, `"message":"binlog reader stalled: `) != 1 || strings.Contains(logs, "binlog reader receiving again") {
+		t.Errorf("the stall is logged once, with no recovery:\n%s", logs)
+	}
+	// A heartbeat is the upstream streaming again.
+	r.progress.events(1)
+	if rep := r.poll(time.Second); rep.Reader.Stalled || !rep.Ready {
+		t.Errorf("after a heartbeat: stalled %v, ready %v", rep.Reader.Stalled, rep.Ready)
 	}
 }
 
