@@ -292,7 +292,7 @@ func allTables(cfg *config.Config) []string {
 func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, log zerolog.Logger, stderr io.Writer) error {
 	progress := &canal.ReadProgress{}
 	upstream := upstreamOptions(cfg, log)
-	upstream.Progress, upstream.HeartbeatPeriod = progress, heartbeatPeriod
+	upstream.Progress, upstream.HeartbeatPeriod = progress, heartbeatPeriod(cfg)
 	upstream.Tables = allTables(cfg) // rows of other tables are skipped unread
 	src, err := canal.NewSource(ctx, upstream)
 	if err != nil {

@@ -493,3 +493,66 @@ func binlogNames(t *testing.T, e *env) []string {
 	}
 	return names
 }
+
+// A hung upstream (its process stopped: connections stay open, nothing
+// answers) stalls the reader: no event, no heartbeat for
+// health.stall_after. binflow says so in /readyz, /metrics and its log,
+// and recovers, exactly, once the upstream answers again.
+func TestStalledUpstreamIsNotReadyAndRecovers(t *testing.T) {
+	o := newObservedEnv(t, 30*time.Second, "stall_after = \"3s\"\n")
+	p := o.startServing()
+	o.load(10, 5, 5)
+	o.waitForCaughtUp(30 * time.Second)
+	if v := metricValue(t, o.metricLines(), "binflow_reader_stalled"); v != 0 {
+		t.Fatalf("binflow_reader_stalled = %v before the freeze", v)
+	}
+	reconnects := metricValue(t, o.metricLines(), "binflow_reader_reconnects_total")
+
+	thaw := testenv.FreezeServer(t, testenv.UpstreamName)
+	frozen := time.Now()
+	o.waitFor(20*time.Second, "/readyz to report the stalled reader", func() bool {
+		code, body := o.get("/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "binlog reader stalled: nothing, not even a heartbeat, received from the upstream for ")
+	})
+	// The bound runs from the last heartbeat, at most one period (1s)
+	// before the freeze.
+	if since := time.Since(frozen); since < 2*time.Second {
+		t.Errorf("stalled %s after the freeze; the bound is 3s, heartbeats come every 1s", since)
+	}
+	if v := metricValue(t, o.metricLines(), "binflow_reader_stalled"); v != 1 {
+		t.Errorf("binflow_reader_stalled = %v while the upstream is frozen", v)
+	}
+	if v := metricValue(t, o.metricLines(), "binflow_ready"); v != 0 {
+		t.Errorf("binflow_ready = %v while the upstream is frozen", v)
+	}
+	if r := o.report(); r.Reader == nil || !r.Reader.Stalled || r.Ready {
+		t.Errorf("/status while frozen: ready %v, reader %+v", r.Ready, r.Reader)
+	}
+	const stalledLog = `"message":"binlog reader stalled: no event or heartbeat from the upstream"`
+	o.waitFor(15*time.Second, "the stall to be logged", func() bool { return strings.Contains(p.out.String(), stalledLog) })
+	if !strings.Contains(p.out.String(), `"stall_after":3000`) {
+		t.Errorf("the stall's log line does not give the bound (3s)")
+	}
+
+	thaw()
+	o.waitFor(45*time.Second, "binflow to be ready again", func() bool {
+		code, _ := o.get("/readyz")
+		return code == http.StatusOK
+	})
+	metrics := o.metricLines()
+	if v := metricValue(t, metrics, "binflow_reader_stalled"); v != 0 {
+		t.Errorf("binflow_reader_stalled = %v after the upstream came back", v)
+	}
+	if v := metricValue(t, metrics, "binflow_reader_reconnects_total"); v <= reconnects {
+		t.Errorf("binflow_reader_reconnects_total = %v, %v before the freeze: the reader's read timed out and it reconnected", v, reconnects)
+	}
+	o.waitFor(15*time.Second, "the recovery to be logged", func() bool {
+		return strings.Contains(p.out.String(), `"message":"binlog reader receiving again"`)
+	})
+	if n := strings.Count(p.out.String(), stalledLog); n != 1 {
+		t.Errorf("the stall is logged %d times, want once", n)
+	}
+	o.load(10, 5, 5)
+	o.waitForCaughtUp(30 * time.Second)
+	o.verify()
+}
