@@ -556,3 +556,99 @@ func TestStalledUpstreamIsNotReadyAndRecovers(t *testing.T) {
 	o.waitForCaughtUp(30 * time.Second)
 	o.verify()
 }
+
+// metricSeries is the value of one series of /metrics, and whether it is
+// there.
+func metricSeries(metrics, series string) (float64, bool) {
+	for _, line := range strings.Split(metrics, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(rest, 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+// While flows snapshot the rows their tables hold, /status, /metrics and
+// /readyz show it: state snapshotting, rows copied rising towards an
+// estimate, not ready; once done, the snapshot series are gone and binflow
+// is ready.
+func TestSnapshotProgressIsObservable(t *testing.T) {
+	o := newObservedEnv(t, 30*time.Second, snapshotConfig)
+	o.preload(20000, 2000)
+	p := o.startSnapshotting()
+
+	const rowsSeries = `binflow_flow_snapshot_rows{flow="orders_copy"}`
+	var (
+		rows        []float64 // distinct values of binflow_flow_snapshot_rows, in order
+		estimate    float64
+		sawStatus   bool // /status: orders_copy snapshotting with progress
+		sawState    bool // /metrics: state snapshotting
+		sawNotReady bool // /readyz: 503 naming the snapshotting flow
+		statusRows  []uint64
+	)
+	o.waitFor(90*time.Second, "orders_copy's snapshot to finish", func() bool {
+		o.alive(p)
+		code, metrics := o.get("/metrics")
+		if code != http.StatusOK {
+			return false // not serving yet
+		}
+		v, inProgress := metricSeries(metrics, rowsSeries)
+		if inProgress {
+			if len(rows) == 0 || rows[len(rows)-1] != v {
+				rows = append(rows, v)
+			}
+			if est, ok := metricSeries(metrics, `binflow_flow_snapshot_rows_estimate{flow="orders_copy"}`); ok && est > estimate {
+				estimate = est
+			}
+			if strings.Contains(metrics, `binflow_flow_state{flow="orders_copy",state="snapshotting"} 1`) {
+				sawState = true
+			}
+			if code, body := o.get("/readyz"); code == http.StatusServiceUnavailable && strings.Contains(body, "flow orders_copy is snapshotting") {
+				sawNotReady = true
+			}
+			f := flowIn(o.report(), "orders_copy")
+			if f.State == "snapshotting" && f.Snapshot != nil && f.Snapshot.RowsEstimate > 0 && f.Snapshot.Table != "" {
+				sawStatus = true
+				if n := len(statusRows); n == 0 || statusRows[n-1] != f.Snapshot.Rows {
+					statusRows = append(statusRows, f.Snapshot.Rows)
+				}
+			}
+			return false
+		}
+		return len(rows) > 0 && o.count("binflow_snapshots") == 0
+	})
+	t.Logf("binflow_flow_snapshot_rows{orders_copy} went %v of an estimate of %v; /status rows %v", rows, estimate, statusRows)
+	if len(rows) < 2 {
+		t.Errorf("binflow_flow_snapshot_rows{orders_copy} took the values %v: it must rise during the copy", rows)
+	}
+	for i := 1; i < len(rows); i++ {
+		if rows[i] < rows[i-1] {
+			t.Errorf("binflow_flow_snapshot_rows{orders_copy} went down: %v", rows)
+			break
+		}
+	}
+	if estimate < 10000 {
+		t.Errorf("binflow_flow_snapshot_rows_estimate{orders_copy} = %v, for 20,000 rows", estimate)
+	}
+	if len(statusRows) < 2 {
+		t.Errorf("/status snapshot rows of orders_copy took the values %v: they must rise", statusRows)
+	}
+	if !sawStatus || !sawState || !sawNotReady {
+		t.Errorf("during the snapshot: /status snapshotting with progress %v, /metrics state snapshotting %v, /readyz 503 naming it %v",
+			sawStatus, sawState, sawNotReady)
+	}
+
+	o.waitForCaughtUp(60 * time.Second)
+	metrics := o.metricLines()
+	if _, ok := metricSeries(metrics, rowsSeries); ok {
+		t.Errorf("%s still exported after the snapshot", rowsSeries)
+	}
+	if !strings.Contains(metrics, `binflow_flow_state{flow="orders_copy",state="running"} 1`) {
+		t.Errorf("orders_copy is not running after its snapshot")
+	}
+	if f := flowIn(o.report(), "orders_copy"); f.Snapshot != nil || f.State != "running" {
+		t.Errorf("/status of orders_copy after its snapshot: state %s, snapshot %+v", f.State, f.Snapshot)
+	}
+	o.verify()
+}
