@@ -231,6 +231,10 @@ type downstreamStore interface {
 	RequestRebuild(ctx context.Context, flow string, tables []string, serverID uint32, serverUUID string) (int64, error)
 	SetCheckpoint(ctx context.Context, c connectors.Checkpoint) (connectors.Checkpoint, bool, error)
 	TableEmpty(ctx context.Context, table string) (bool, error)
+
+	// Each flow's last failure (binflow_flow_errors).
+	RecordFlowError(ctx context.Context, e connectors.FlowError) error
+	FlowErrors(ctx context.Context) ([]connectors.FlowError, error)
 }
 
 var (
@@ -353,7 +357,7 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 			Progress: snapProgress.update},
 		MoveByGTID: cfg.Upstream.ServerChange == config.ServerChangeGTID,
 		MaxRows:    cfg.Batch.MaxRows, MaxDelay: cfg.Batch.MaxDelay.Duration, QueueTxns: cfg.Batch.QueueTxns,
-		RetryMax: cfg.Batch.RetryMax.Duration, Log: log, Observer: obs.monitor,
+		RetryMax: cfg.Batch.RetryMax.Duration, Log: log, Observer: obs.monitor, Redact: redactor(cfg),
 	})
 	obs.monitor.Attach(engine)
 	err = engine.Run(ctx)
@@ -362,6 +366,25 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 		log.Info().Msg("stopped")
 	}
 	return err
+}
+
+// redactor replaces the config's passwords in a text with [redacted], as
+// the connectors do in their errors: what binflow records downstream never
+// holds one, whatever a driver's error quoted (at the price of a message
+// mangled where a weak password is also a word of it).
+func redactor(cfg *config.Config) func(string) string {
+	var secrets []string
+	for _, p := range []string{cfg.Upstream.Password, cfg.Downstream.Password} {
+		if p != "" {
+			secrets = append(secrets, p)
+		}
+	}
+	return func(s string) string {
+		for _, p := range secrets {
+			s = strings.ReplaceAll(s, p, "[redacted]")
+		}
+		return s
+	}
 }
 
 // checkSinkTables refuses to start when a table a flow writes (a derived

@@ -31,3 +31,15 @@ func TestNewLoggerFormats(t *testing.T) {
 		})
 	}
 }
+
+// What binflow records downstream has the config's passwords redacted.
+func TestRedactorHidesPasswords(t *testing.T) {
+	cfg := &config.Config{Upstream: config.Upstream{Password: "up-Secret"}, Downstream: config.Downstream{Password: "down-Secret"}}
+	got := redactor(cfg)("dial as x:up-Secret@h failed; then down-Secret, up-Secret")
+	if want := "dial as x:[redacted]@h failed; then [redacted], [redacted]"; got != want {
+		t.Errorf("redacted %q, want %q", got, want)
+	}
+	if got := redactor(&config.Config{})("no password set"); got != "no password set" {
+		t.Errorf("without passwords: %q", got)
+	}
+}

@@ -297,12 +297,20 @@ tables = ["%s.orders"]
 		t.Errorf("binflow status --json offline: source %q, %d flows", rep.Source, len(rep.Flows))
 	}
 	for _, f := range rep.Flows {
-		if f.State != status.StateNotRunning || f.Checkpoint.Position.File == "" {
-			t.Errorf("offline flow %+v", f)
+		want := status.StateNotRunning
+		if f.Name == "doomed" {
+			want = "failed" // recorded downstream, its checkpoint unmoved since
+		}
+		if f.State != want || f.Checkpoint.Position.File == "" {
+			t.Errorf("offline flow %+v, want state %s", f, want)
 		}
 	}
-	if f := flowIn(rep, "doomed"); f.CaughtUp || f.LagBytes == 0 {
-		t.Errorf("offline, the stopped flow must show as behind: %+v", f)
+	if f := flowIn(rep, "doomed"); f.CaughtUp || f.LagBytes == 0 || f.LastError == nil || !f.LastError.Time.Equal(doomed.LastError.Time.Truncate(time.Microsecond)) ||
+		f.LastError.Message != doomed.LastError.Message || f.LastError.Kind != "downstream" {
+		t.Errorf("offline, the stopped flow must show as behind, with its last error as live (%+v): %+v, last error %+v", doomed.LastError, f, f.LastError)
+	}
+	if !strings.Contains(offline, "flow doomed: last error (downstream, at "+doomed.LastError.Time.UTC().Format(time.RFC3339)) {
+		t.Errorf("binflow status without binflow does not show doomed's last error:\n%s", offline)
 	}
 }
 
