@@ -151,7 +151,7 @@ func Main(args []string, stdout, stderr io.Writer, reg *functions.Registry, opts
 		fmt.Fprintln(stderr, err)
 		return config.ExitCode(err)
 	}
-	log := newLogger(cfg.Log, stderr)
+	log := newLogger(cfg.Log, stderr, isTerminal(stderr))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -188,13 +188,16 @@ func Main(args []string, stdout, stderr io.Writer, reg *functions.Registry, opts
 	return exitOK
 }
 
-func newLogger(c config.Log, w io.Writer) zerolog.Logger {
+// newLogger writes to w at c's level, as JSON or, for humans, as console
+// lines: c.Format console, or auto when w is a terminal (the caller says,
+// isTerminal).
+func newLogger(c config.Log, w io.Writer, terminal bool) zerolog.Logger {
 	level, err := zerolog.ParseLevel(c.Level)
 	if err != nil {
 		level = zerolog.InfoLevel
 	}
 	auto := c.Format == config.LogFormatAuto || c.Format == ""
-	if c.Format == config.LogFormatConsole || (auto && isTerminal(w)) {
+	if c.Format == config.LogFormatConsole || (auto && terminal) {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -221,6 +222,7 @@ tables = ["%s.orders"]
 	if n := metricValue(t, metrics, `binflow_flow_rows_out_total{flow="orders_copy"}`); n <= 0 {
 		t.Errorf("binflow_flow_rows_out_total{orders_copy} = %v", n)
 	}
+	checkBatchLog(t, p.out.String(), "orders_copy", metrics, flowIn(r, "orders_copy"))
 	live := o.binflowStatus()
 	if !strings.Contains(live, "live from "+o.url) || !strings.Contains(live, "binflow: running, ready") {
 		t.Errorf("binflow status while running:\n%s", live)
@@ -659,4 +661,77 @@ func TestSnapshotProgressIsObservable(t *testing.T) {
 		t.Errorf("/status of orders_copy after its snapshot: state %s, snapshot %+v", f.State, f.Snapshot)
 	}
 	o.verify()
+}
+
+// batchLine is the debug line of one committed batch (flow/runner.go).
+type batchLine struct {
+	Level    string   `json:"level"`
+	Message  string   `json:"message"`
+	Flow     *string  `json:"flow"`
+	Position *string  `json:"position"`
+	Txns     *int     `json:"txns"`
+	RowsIn   *int     `json:"rows_in"`
+	RowsOut  *int     `json:"rows_out"`
+	Attempts *int     `json:"attempts"`
+	Commit   *float64 `json:"commit"` // milliseconds
+	Time     string   `json:"time"`
+}
+
+var positionRE = regexp.MustCompile(`^[\w.-]+\.\d+:\d+$`)
+
+// checkBatchLog checks the JSON debug lines "batch committed" of a flow:
+// every field there and sound; with its "snapshot batch committed" lines,
+// one per batch of binflow_flow_batches_total and their rows out adding up
+// to its binflow_flow_rows_out_total; the last one at the flow's
+// checkpoint.
+func checkBatchLog(t *testing.T, out, flowName, metrics string, f status.Flow) {
+	t.Helper()
+	var lines []batchLine
+	snapshotBatches, rowsOut := 0, 0
+	for _, raw := range strings.Split(out, "\n") {
+		if strings.Contains(raw, `"message":"snapshot batch committed"`) && strings.Contains(raw, `"flow":"`+flowName+`"`) {
+			var l batchLine
+			if err := json.Unmarshal([]byte(raw), &l); err != nil || l.RowsOut == nil {
+				t.Errorf("snapshot batch line: %v\n%s", err, raw)
+				continue
+			}
+			snapshotBatches++
+			rowsOut += *l.RowsOut
+			continue
+		}
+		if !strings.Contains(raw, `"message":"batch committed"`) {
+			continue
+		}
+		var l batchLine
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			t.Errorf("batch line is not JSON: %v\n%s", err, raw)
+			continue
+		}
+		if l.Flow == nil || l.Position == nil || l.Txns == nil || l.RowsIn == nil || l.RowsOut == nil || l.Attempts == nil || l.Commit == nil || l.Time == "" {
+			t.Errorf("batch line lacks a field (flow, position, txns, rows_in, rows_out, attempts, commit, time): %s", raw)
+			continue
+		}
+		if l.Level != "debug" || !positionRE.MatchString(*l.Position) || *l.Txns < 1 || *l.RowsIn < 0 || *l.RowsOut < 0 ||
+			*l.Attempts < 1 || *l.Commit < 0 {
+			t.Errorf("batch line with unsound values: %s", raw)
+		}
+		if *l.Flow == flowName {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		t.Fatalf("no %q line for flow %s in binflow's debug log", "batch committed", flowName)
+	}
+	for _, l := range lines {
+		rowsOut += *l.RowsOut
+	}
+	if want := metricValue(t, metrics, `binflow_flow_rows_out_total{flow="`+flowName+`"}`); float64(rowsOut) != want {
+		t.Errorf("the batch lines of %s add up to %d rows out; binflow_flow_rows_out_total says %v", flowName, rowsOut, want)
+	}
+	if want := metricValue(t, metrics, `binflow_flow_batches_total{flow="`+flowName+`"}`); float64(len(lines)+snapshotBatches) != want {
+		t.Errorf("%d batch lines and %d snapshot batch lines for %s; binflow_flow_batches_total says %v", len(lines), snapshotBatches, flowName, want)
+	}
+	if last := *lines[len(lines)-1].Position; last != f.Checkpoint.Position.String() {
+		t.Errorf("the last batch line of %s is at %s, its checkpoint at %s", flowName, last, f.Checkpoint.Position)
+	}
 }
