@@ -55,6 +55,7 @@ type Options struct {
 	Tables []string
 
 	history *schemaHistory // one per Stream call, across reconnects (see history.go)
+	fresh   *freshness     // one per Stream call, across reconnects (see progress.go)
 }
 
 // Handler receives each complete upstream transaction in binlog order. It
@@ -78,6 +79,9 @@ func StreamFromGTID(ctx context.Context, o Options, set string, h Handler) error
 		defer up.close()
 		o.history = newSchemaHistory(up)
 	}
+	if o.fresh == nil {
+		o.fresh = &freshness{}
+	}
 	bodies := newRowsBodies()
 	syncer := newSyncer(o, bodies)
 	streamer, err := syncer.StartSyncGTID(gset)
@@ -98,6 +102,7 @@ func StreamFromGTID(ctx context.Context, o Options, set string, h Handler) error
 		return err
 	}
 	o.Log.Warn().Err(err).Str("position", last.String()).Msg("binlog stream interrupted; reconnecting by position")
+	o.Progress.reconnected()
 	return Stream(ctx, o, last, h)
 }
 
@@ -118,9 +123,15 @@ func Stream(ctx context.Context, o Options, from schema.Position, h Handler) err
 		defer up.close()
 		o.history = newSchemaHistory(up)
 	}
+	if o.fresh == nil {
+		o.fresh = &freshness{seen: from}
+	}
 	pos := from
 	backoff := 250 * time.Millisecond
-	for {
+	for first := true; ; first = false {
+		if !first {
+			o.Progress.reconnected()
+		}
 		next, progressed, err := streamOnce(ctx, o, pos, h)
 		pos = next
 		if err == nil || ctx.Err() != nil {
@@ -210,7 +221,7 @@ func stream(ctx context.Context, streamer *replication.BinlogStreamer, from sche
 		if err != nil {
 			return last, progressed, classify(err, last)
 		}
-		progress.observe(ev)
+		progress.observe(ev, o.fresh != nil && o.fresh.fresh(d.file, ev))
 		txn, err := d.event(ev)
 		if err != nil {
 			return last, progressed, eventError(fmt.Errorf("binlog at %s:%d: %w", d.file, ev.Header.LogPos, err))

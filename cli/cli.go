@@ -151,7 +151,7 @@ func Main(args []string, stdout, stderr io.Writer, reg *functions.Registry, opts
 		fmt.Fprintln(stderr, err)
 		return config.ExitCode(err)
 	}
-	log := newLogger(cfg.Log, stderr)
+	log := newLogger(cfg.Log, stderr, isTerminal(stderr))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -188,13 +188,16 @@ func Main(args []string, stdout, stderr io.Writer, reg *functions.Registry, opts
 	return exitOK
 }
 
-func newLogger(c config.Log, w io.Writer) zerolog.Logger {
+// newLogger writes to w at c's level, as JSON or, for humans, as console
+// lines: c.Format console, or auto when w is a terminal (the caller says,
+// isTerminal).
+func newLogger(c config.Log, w io.Writer, terminal bool) zerolog.Logger {
 	level, err := zerolog.ParseLevel(c.Level)
 	if err != nil {
 		level = zerolog.InfoLevel
 	}
 	auto := c.Format == config.LogFormatAuto || c.Format == ""
-	if c.Format == config.LogFormatConsole || (auto && isTerminal(w)) {
+	if c.Format == config.LogFormatConsole || (auto && terminal) {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
@@ -231,6 +234,10 @@ type downstreamStore interface {
 	RequestRebuild(ctx context.Context, flow string, tables []string, serverID uint32, serverUUID string) (int64, error)
 	SetCheckpoint(ctx context.Context, c connectors.Checkpoint) (connectors.Checkpoint, bool, error)
 	TableEmpty(ctx context.Context, table string) (bool, error)
+
+	// Each flow's last failure (binflow_flow_errors).
+	RecordFlowError(ctx context.Context, e connectors.FlowError) error
+	FlowErrors(ctx context.Context) ([]connectors.FlowError, error)
 }
 
 var (
@@ -314,7 +321,7 @@ func allReadTables(cfg *config.Config) []string {
 func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, log zerolog.Logger, stderr io.Writer) error {
 	progress := &canal.ReadProgress{}
 	upstream := upstreamOptions(cfg, log)
-	upstream.Progress, upstream.HeartbeatPeriod = progress, heartbeatPeriod
+	upstream.Progress, upstream.HeartbeatPeriod = progress, heartbeatPeriod(cfg)
 	upstream.Tables = allTables(cfg) // rows of other tables are skipped unread
 	src, err := canal.NewSource(ctx, upstream)
 	if err != nil {
@@ -375,7 +382,7 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 			Progress: snapProgress.update},
 		MoveByGTID: cfg.Upstream.ServerChange == config.ServerChangeGTID,
 		MaxRows:    cfg.Batch.MaxRows, MaxDelay: cfg.Batch.MaxDelay.Duration, QueueTxns: cfg.Batch.QueueTxns,
-		RetryMax: cfg.Batch.RetryMax.Duration, Log: log, Observer: obs.monitor,
+		RetryMax: cfg.Batch.RetryMax.Duration, Log: log, Observer: obs.monitor, Redact: redactor(cfg),
 	})
 	obs.monitor.Attach(engine)
 	err = engine.Run(ctx)
@@ -384,6 +391,25 @@ func runFlows(ctx context.Context, cfg *config.Config, reg *functions.Registry, 
 		log.Info().Msg("stopped")
 	}
 	return err
+}
+
+// redactor replaces the config's passwords in a text with [redacted], as
+// the connectors do in their errors: what binflow records downstream never
+// holds one, whatever a driver's error quoted (at the price of a message
+// mangled where a weak password is also a word of it).
+func redactor(cfg *config.Config) func(string) string {
+	var secrets []string
+	for _, p := range []string{cfg.Upstream.Password, cfg.Downstream.Password} {
+		if p != "" {
+			secrets = append(secrets, p)
+		}
+	}
+	return func(s string) string {
+		for _, p := range secrets {
+			s = strings.ReplaceAll(s, p, "[redacted]")
+		}
+		return s
+	}
 }
 
 // checkSinkTables refuses to start when a table a flow writes (a derived

@@ -16,13 +16,20 @@ import (
 	"github.com/binflow/binflow/status"
 )
 
+// stallHeartbeats is how many heartbeat periods the reader may receive
+// nothing new, not even a heartbeat, before it counts as stalled: the
+// upstream is asked for a heartbeat every health.stall_after /
+// stallHeartbeats (5s by default). The reader's read timeout is the same 3
+// periods; the events a reconnect then brings are not activity (see
+// canal.ReadProgressSnapshot), so a reconnecting reader that receives
+// nothing new still shows as stalled.
+const stallHeartbeats = 3
+
 // heartbeatPeriod is how often an idle upstream sends the reader a
-// heartbeat; after stallHeartbeats periods without an event or a heartbeat
-// the reader counts as stalled.
-const (
-	heartbeatPeriod = 5 * time.Second
-	stallHeartbeats = 3
-)
+// heartbeat.
+func heartbeatPeriod(cfg *config.Config) time.Duration {
+	return cfg.Health.StallAfter.Duration / stallHeartbeats
+}
 
 // observability is `binflow run`'s monitor and, when [http] listen is set,
 // the HTTP server of /metrics, /healthz, /readyz, /status and the page.
@@ -40,7 +47,7 @@ func startObservability(ctx context.Context, cfg *config.Config, src *canal.Sour
 	serverID, _ := src.Identity()
 	monitor, err := status.NewMonitor(src, progress, status.Options{
 		MaxLag:     cfg.Health.MaxLag.Duration,
-		StallAfter: stallHeartbeats * heartbeatPeriod,
+		StallAfter: cfg.Health.StallAfter.Duration,
 		ServerID:   serverID,
 		Log:        log.With().Str("component", "status").Logger(),
 		Registry:   registry,

@@ -80,7 +80,12 @@ func offlineReport(ctx context.Context, cfg *config.Config, state, why string) (
 	if err != nil {
 		return status.Report{}, err
 	}
-	in := status.OfflineInput{Now: time.Now(), Checkpoints: checkpoints, State: state, Why: why, MaxLag: cfg.Health.MaxLag.Duration}
+	failures, err := store.FlowErrors(ctx)
+	if err != nil {
+		return status.Report{}, err
+	}
+	in := status.OfflineInput{Now: time.Now(), Checkpoints: checkpoints, Errors: failures, State: state, Why: why,
+		MaxLag: cfg.Health.MaxLag.Duration}
 	for _, f := range cfg.Flows {
 		in.Flows = append(in.Flows, f.Name)
 	}

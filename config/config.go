@@ -116,6 +116,10 @@ type Health struct {
 	// MaxLag is the largest lag of any flow, in time, at which binflow is
 	// still ready. Default 30s.
 	MaxLag Duration `toml:"max_lag"`
+	// StallAfter is how long the binlog reader may receive nothing new, not
+	// even a heartbeat, before it counts as stalled (not ready). The
+	// upstream is asked for a heartbeat every third of it. Default 15s.
+	StallAfter Duration `toml:"stall_after"`
 }
 
 // Flow maps upstream tables to a chain of functions.

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -34,6 +35,8 @@ const (
 	DefaultLogFormat           = LogFormatAuto
 	DefaultHTTPListen          = "" // serve nothing
 	DefaultMaxLag              = "30s"
+	DefaultStallAfter          = "15s"
+	MinStallAfter              = 3 * time.Second // heartbeats every second
 	DefaultSinkMode            = ModeUpsert
 )
 
@@ -193,6 +196,7 @@ func (c *Config) applyDefaults(isSet func(key string) bool) {
 
 	setString("http.listen", &c.HTTP.Listen, DefaultHTTPListen)
 	setDuration("health.max_lag", &c.Health.MaxLag, DefaultMaxLag)
+	setDuration("health.stall_after", &c.Health.StallAfter, DefaultStallAfter)
 	c.Snapshot.applyDefaults(setInt, setDuration)
 
 	for i := range c.Flows {

@@ -48,7 +48,7 @@ func TestLoadValidExample(t *testing.T) {
 		Batch:  Batch{MaxRows: 2000, MaxDelay: ms(100), QueueTxns: 256, RetryMax: ms(30000)},
 		Log:    Log{Level: "debug", Format: "console"},
 		HTTP:   HTTP{Listen: "127.0.0.1:9180"},
-		Health: Health{MaxLag: ms(45000)},
+		Health: Health{MaxLag: ms(45000), StallAfter: ms(9000)},
 		Snapshot: Snapshot{ChunkRows: DefaultSnapshotChunkRows, MaxRows: DefaultSnapshotMaxRows,
 			MaxDelay: ms(2000), ProgressInterval: ms(5000)},
 		Flows: []Flow{
@@ -136,6 +136,7 @@ key = ["id"]
 		{"log.format", got.Log.Format, "auto"},
 		{"http.listen", got.HTTP.Listen, ""},
 		{"health.max_lag", got.Health.MaxLag, ms(30000)},
+		{"health.stall_after", got.Health.StallAfter, ms(15000)},
 		{"flows[0].functions[0].mode", got.Flows[0].Functions[0].Mode, "upsert"},
 	}
 	for _, c := range checks {
@@ -335,6 +336,8 @@ func TestLoadRejects(t *testing.T) {
 		{"empty listen disables", doc{http: "listen = \"\""}, nil, nil},
 		{"zero max_lag", doc{health: "max_lag = \"0s\""}, nil,
 			[]string{f + `health.max_lag: must be a positive duration such as "30s", got 0s`}},
+		{"stall_after below 3s", doc{health: "stall_after = \"2s\""}, nil,
+			[]string{f + `health.stall_after: must be at least 3s (the upstream is asked for a heartbeat every third of it), got 2s`}},
 		{"unknown key in health", doc{health: "max_lagg = \"5s\""}, nil,
 			[]string{f + `health.max_lagg: unknown key; did you mean "max_lag"?`}},
 

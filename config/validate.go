@@ -277,6 +277,9 @@ func (v *validator) health(h *Health) {
 	if h.MaxLag.Duration <= 0 {
 		v.add("health.max_lag", `must be a positive duration such as "30s", got %s`, h.MaxLag.Duration)
 	}
+	if h.StallAfter.Duration < MinStallAfter {
+		v.add("health.stall_after", `must be at least %s (the upstream is asked for a heartbeat every third of it), got %s`, MinStallAfter, h.StallAfter.Duration)
+	}
 }
 
 func (v *validator) flows(flows []Flow) {

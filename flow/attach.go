@@ -367,6 +367,7 @@ func (r *runner) flushNow(ctx context.Context) error {
 		return err
 	}
 	r.spec.Chain.Reset()
+	started := time.Now()
 	attempts, took, err := r.commit(ctx, b)
 	if err != nil {
 		return err
@@ -376,6 +377,8 @@ func (r *runner) flushNow(ctx context.Context) error {
 	r.stats.batches.Add(1)
 	r.stats.rowsOut.Add(uint64(rowsOut))
 	r.published(r.cp, true)
+	r.log.Debug().Str("position", r.cp.Pos.String()).Int("txns", r.txns).Int("rows_in", r.rows).Int("rows_out", rowsOut).
+		Int("attempts", attempts).Dur("commit", took).Dur("took", time.Since(started)).Bool("catching_up", true).Msg("batch committed")
 	if r.opts.Observer != nil {
 		r.opts.Observer.BatchCommitted(r.spec.Name, BatchStats{Txns: r.txns, RowsIn: r.rows, RowsOut: rowsOut,
 			Attempts: attempts, CommitTook: took, Checkpoint: r.cp})

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -68,7 +69,21 @@ type Options struct {
 	AfterCommit func(flow string, cp connectors.Checkpoint, rows int)
 	// Observer, when set, is told of each committed batch (metrics).
 	Observer Observer
+	// Redact, when set, is applied to a failure's message before the store
+	// records it (a FlowErrorRecorder): binflow's errors carry no
+	// passwords, and this keeps it so.
+	Redact func(string) string
 }
+
+// FlowErrorRecorder is a store that keeps each flow's last failure
+// downstream (binflow_flow_errors), so that `binflow status` shows it while
+// binflow is down. Every connector is one.
+type FlowErrorRecorder interface {
+	RecordFlowError(ctx context.Context, e connectors.FlowError) error
+}
+
+// recordTimeout bounds recording a failure downstream.
+const recordTimeout = 10 * time.Second
 
 // Spec is one flow to run.
 type Spec struct {
@@ -159,6 +174,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			defer wg.Done()
 			if err := e.runFlow(ctx, r, detached); err != nil && ctx.Err() == nil {
 				r.fail(err)
+				e.recordFailure(r)
 				failed <- struct{}{}
 				return
 			}
@@ -214,6 +230,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				err := fmt.Errorf("flow %s: stopped at checkpoint %s with the binlog reader: %w", r.spec.Name, cp, streamErr)
 				r.noteError(kind, err)
 				r.fail(err)
+				e.recordFailure(r)
 				stoppedByReader[r] = true
 			}
 		}
@@ -224,6 +241,42 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// recordFailure keeps the flow's failure downstream, when the store can:
+// its kind, message, time and the checkpoint it stopped at. A store that
+// cannot be written is logged: the failure is still in /status while the
+// process runs.
+func (e *Engine) recordFailure(r *runner) {
+	rec, ok := e.store.(FlowErrorRecorder)
+	if !ok {
+		return
+	}
+	r.stats.mu.Lock()
+	fe := connectors.FlowError{Flow: r.spec.Name, Kind: string(r.stats.lastErrorKind), Message: r.stats.lastError,
+		At: r.stats.lastErrorTime.UTC(), Checkpoint: r.stats.checkpoint.Pos}
+	r.stats.mu.Unlock()
+	if e.opts.Redact != nil {
+		fe.Message = e.opts.Redact(fe.Message)
+	}
+	fe.Message = truncateUTF8(fe.Message, connectors.MaxFlowErrorMessage)
+	// Recorded also while binflow shuts down: the failure came first.
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if err := rec.RecordFlowError(ctx, fe); err != nil {
+		r.log.Warn().Err(err).Msg("cannot record the flow's failure downstream; `binflow status` shows it only while binflow runs")
+	}
+}
+
+// truncateUTF8 cuts s to at most n bytes, at a character boundary.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // resume loads each flow's checkpoint, giving new flows one at the

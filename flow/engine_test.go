@@ -389,3 +389,54 @@ func TestEngineFailsEveryFlowWithTheReader(t *testing.T) {
 		})
 	}
 }
+
+// recordingStore is a fakeStore that records flow failures.
+type recordingStore struct {
+	fakeStore
+	recorded []connectors.FlowError
+}
+
+func (s *recordingStore) RecordFlowError(_ context.Context, e connectors.FlowError) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recorded = append(s.recorded, e)
+	return nil
+}
+
+// A flow that fails for good has its failure recorded downstream: kind,
+// message (through Options.Redact), time and the checkpoint it stopped at.
+// The flows that go on record nothing.
+func TestEngineRecordsAFailureDownstream(t *testing.T) {
+	src := &fakeSource{serverID: 1, txns: []*schema.Txn{txn(100, 1)}}
+	store := &recordingStore{fakeStore: fakeStore{checkpoints: map[string]connectors.Checkpoint{
+		"f": {Flow: "f", Pos: schema.Position{File: "bin.000001", Pos: 4}, ServerID: 1}}, failures: 1, permanent: true}}
+	before := time.Now()
+	e := New(src, store, []Spec{countSpec(t, "f")}, Options{MaxDelay: time.Millisecond, Log: zerolog.Nop(),
+		Redact: func(s string) string { return strings.ReplaceAll(s, "missing", "[gone]") }})
+	if err := e.Run(context.Background()); err == nil {
+		t.Fatal("Run succeeded with a permanent failure")
+	}
+	if len(store.recorded) != 1 {
+		t.Fatalf("recorded %d failures, want 1: %+v", len(store.recorded), store.recorded)
+	}
+	got := store.recorded[0]
+	if got.Flow != "f" || got.Kind != string(ErrorDownstream) || got.Message != "flow f: commit batch at bin.000001:100 to t: table [gone]" ||
+		got.Checkpoint != (schema.Position{File: "bin.000001", Pos: 4}) || got.At.Before(before) || got.At.After(time.Now()) {
+		t.Errorf("recorded %+v", got)
+	}
+	if f := flowStatus(e, "f"); !f.LastErrorTime.UTC().Equal(got.At) {
+		t.Errorf("recorded at %v, /status says %v", got.At, f.LastErrorTime)
+	}
+}
+
+func TestTruncateUTF8(t *testing.T) {
+	for _, tt := range []struct {
+		s    string
+		n    int
+		want string
+	}{{"abc", 5, "abc"}, {"abc", 2, "ab"}, {"aé", 2, "a"}, {"aéb", 3, "aé"}} {
+		if got := truncateUTF8(tt.s, tt.n); got != tt.want {
+			t.Errorf("truncateUTF8(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
+		}
+	}
+}

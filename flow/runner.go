@@ -58,6 +58,11 @@ func (r *runner) fail(err error) {
 	r.failure = err
 	r.mu.Unlock()
 	r.stats.mu.Lock()
+	// The kind is that of the error noted last when this is it (perhaps
+	// wrapped); a failure no one noted is internal.
+	if noted := r.stats.lastError; noted == "" || !strings.Contains(err.Error(), noted) || r.stats.lastErrorKind == ErrorTransient {
+		r.stats.lastErrorKind = ErrorInternal
+	}
 	r.stats.lastError, r.stats.lastErrorTime = err.Error(), time.Now()
 	r.stats.mu.Unlock()
 	r.setState(StateFailed)

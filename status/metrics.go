@@ -34,15 +34,15 @@ var (
 		flowQueue, flowQueueCapacity, flowPending, flowRetentionAtRisk                           *prometheus.Desc
 		flowSnapshotRows, flowSnapshotEstimate                                                   *prometheus.Desc
 
-		readerTxns, readerEvents, readerBytes, readerHeartbeats, readerFile, readerPos *prometheus.Desc
-		readerBehind, readerStalled, readerBlocked, readerLastEvent                    *prometheus.Desc
+		readerTxns, readerEvents, readerBytes, readerHeartbeats, readerReconnects, readerFile, readerPos *prometheus.Desc
+		readerBehind, readerStalled, readerBlocked, readerLastEvent                                      *prometheus.Desc
 
 		upstreamUp, upstreamFile, upstreamPos, upstreamFiles, upstreamBytes, upstreamOldestFile *prometheus.Desc
 	}{
 		ready:     desc("binflow_ready", "1 when every flow is applying within health.max_lag and the binlog reader is not stalled (what /readyz answers)."),
 		buildInfo: desc("binflow_build_info", "Always 1; labels carry binflow's version and the Go version it was built with.", "version", "goversion"),
 
-		flowState:            desc("binflow_flow_state", "1 for the flow's current state (starting, running, retrying, failed, stopped), 0 for the others.", "flow", "state"),
+		flowState:            desc("binflow_flow_state", "1 for the flow's current state (starting, snapshotting, catching up, running, retrying, failed, stopped), 0 for the others.", "flow", "state"),
 		flowTxns:             desc("binflow_flow_transactions_total", "Upstream transactions the flow has taken (past its checkpoint).", "flow"),
 		flowRowsIn:           desc("binflow_flow_rows_in_total", "Row changes of the flow's source tables it has read.", "flow"),
 		flowRowsOut:          desc("binflow_flow_rows_out_total", "Row writes (upserts, deletes, deltas) the flow has committed downstream.", "flow"),
@@ -65,12 +65,13 @@ var (
 		readerEvents:     desc("binflow_reader_events_total", "Binlog events received, heartbeats included."),
 		readerBytes:      desc("binflow_reader_bytes_total", "Bytes of binlog events received."),
 		readerHeartbeats: desc("binflow_reader_heartbeats_total", "Heartbeats received from the upstream (sent while it has nothing else to send)."),
+		readerReconnects: desc("binflow_reader_reconnects_total", "Times the binlog reader reconnected to the upstream after its connection was interrupted."),
 		readerFile:       desc("binflow_reader_binlog_file_number", "Sequence number of the binlog file the reader has read up to."),
 		readerPos:        desc("binflow_reader_binlog_position_bytes", "Offset in that file the reader has read up to."),
 		readerBehind:     desc("binflow_reader_behind_bytes", "Binlog bytes the upstream has that the reader has not read."),
-		readerStalled:    desc("binflow_reader_stalled", "1 when the reader has received nothing, not even a heartbeat, for longer than the stall bound while not held back."),
+		readerStalled:    desc("binflow_reader_stalled", "1 when the reader has received nothing new, not even a heartbeat, for longer than the stall bound (health.stall_after) while not held back; reconnects alone do not count."),
 		readerBlocked:    desc("binflow_reader_blocked", "1 while the reader waits for a full flow queue (backpressure)."),
-		readerLastEvent:  desc("binflow_reader_last_event_timestamp_seconds", "When (Unix seconds) the reader last received an event or heartbeat."),
+		readerLastEvent:  desc("binflow_reader_last_event_timestamp_seconds", "When (Unix seconds) the reader last received a heartbeat or binlog it had not received before (not the synthetic events a reconnect starts with)."),
 
 		upstreamUp:         desc("binflow_upstream_up", "1 when the last poll of the upstream's binlog position succeeded."),
 		upstreamFile:       desc("binflow_upstream_binlog_file_number", "Sequence number of the upstream's current binlog file."),
@@ -172,6 +173,7 @@ func (x *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(descriptor.readerEvents, rd.Events)
 		counter(descriptor.readerBytes, rd.Bytes)
 		counter(descriptor.readerHeartbeats, rd.Heartbeats)
+		counter(descriptor.readerReconnects, rd.Reconnects)
 		if rd.Position.File != "" {
 			gauge(descriptor.readerFile, fileNumber(rd.Position.File))
 			gauge(descriptor.readerPos, float64(rd.Position.Pos))

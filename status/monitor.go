@@ -74,14 +74,14 @@ type Monitor struct {
 	engine Engine
 	ended  bool // the engine's Run returned
 
-	up          upstreamState
-	lastEvents  uint64
-	lastEventAt time.Time // when the reader's event count last moved
-	streamingAt time.Time // when streaming was first seen
-	behindSince time.Time // upstream first seen ahead of the reader
-	rates       map[string]rates
-	prev        sampleState
-	history     *history
+	up           upstreamState
+	lastActivity uint64
+	lastEventAt  time.Time // when the reader's activity count last moved
+	streamingAt  time.Time // when streaming was first seen
+	behindSince  time.Time // upstream first seen ahead of the reader
+	rates        map[string]rates
+	prev         sampleState
+	history      *history
 
 	// What was last logged, so that only changes are.
 	stalledLogged bool
@@ -246,15 +246,18 @@ func (m *Monitor) observe() (canal.ReadProgressSnapshot, flow.Status, bool) {
 	return prog, e.Status(), true
 }
 
-// trackReader notes when the reader last received anything. A reader that
-// waits for a full flow queue receives nothing by design, so waiting
+// trackReader notes when the reader last received a heartbeat or binlog
+// it had not received before (canal's Activity: the synthetic events of a
+// reconnect do not count, so an upstream that accepts connections but
+// streams nothing stalls however often the reader reconnects). A reader
+// that waits for a full flow queue receives nothing by design, so waiting
 // counts as activity.
 func (m *Monitor) trackReader(now time.Time, prog canal.ReadProgressSnapshot, es flow.Status) {
 	if es.Streaming && m.streamingAt.IsZero() {
 		m.streamingAt = now
 	}
-	if prog.Events != m.lastEvents || es.BlockedOn != "" || m.lastEventAt.IsZero() {
-		m.lastEvents, m.lastEventAt = prog.Events, now
+	if prog.Activity != m.lastActivity || es.BlockedOn != "" || m.lastEventAt.IsZero() {
+		m.lastActivity, m.lastEventAt = prog.Activity, now
 	}
 }
 
@@ -318,9 +321,9 @@ func (m *Monitor) reportLocked(now time.Time, prog canal.ReadProgressSnapshot, e
 
 	readerPos := maxPos(es.ReadPos, prog.HeartbeatPos)
 	rd := &Reader{Position: position(readerPos), Transactions: es.ReadTxns, Events: prog.Events, Bytes: prog.Bytes,
-		Heartbeats: prog.Heartbeats, LastHeartbeatTime: prog.HeartbeatTime, BlockedOn: es.BlockedOn,
+		Heartbeats: prog.Heartbeats, Reconnects: prog.Reconnects, LastHeartbeatTime: prog.HeartbeatTime, BlockedOn: es.BlockedOn,
 		Stalled: m.stalled(now, es)}
-	if prog.Events > 0 {
+	if prog.Activity > 0 {
 		rd.LastEventTime = m.lastEventAt
 	}
 	if !m.up.pos.IsZero() && !readerPos.IsZero() {

@@ -73,8 +73,19 @@ func (p *fakeProgress) Snapshot() canal.ReadProgressSnapshot {
 	return p.s
 }
 
+// events receives n new events or heartbeats: activity.
 func (p *fakeProgress) events(n uint64) {
 	p.mu.Lock()
+	p.s.Events += n
+	p.s.Activity += n
+	p.mu.Unlock()
+}
+
+// reconnect counts a reconnect that brings n synthetic events: events, not
+// activity.
+func (p *fakeProgress) reconnect(n uint64) {
+	p.mu.Lock()
+	p.s.Reconnects++
 	p.s.Events += n
 	p.mu.Unlock()
 }
@@ -285,6 +296,108 @@ func TestMonitorDetectsStalledReader(t *testing.T) {
 	}
 	if got := r.metric(t, "binflow_reader_blocked"); got != 1 {
 		t.Errorf("binflow_reader_blocked = %v", got)
+	}
+}
+
+// An upstream that accepts reconnects but streams nothing: every read
+// timeout (15s, the stall bound) the reader reconnects and receives the
+// synthetic events a dump starts with. Those are not activity, so the
+// reader is stalled and stays so, without flapping at each reconnect.
+func TestMonitorStallsThroughReconnectsThatStreamNothing(t *testing.T) {
+	r := newRig(t)
+	r.m.Attach(r.engine)
+	r.progress.events(10)
+	r.poll(0)
+	stalledAt := 0
+	for i := 1; i <= 12; i++ {
+		if i%4 == 0 { // every 16s, as the read timeout and the backoff allow
+			r.progress.reconnect(2)
+		}
+		rep := r.poll(4 * time.Second)
+		switch {
+		case rep.Reader.Stalled && stalledAt == 0:
+			stalledAt = i
+		case !rep.Reader.Stalled && stalledAt != 0:
+			t.Fatalf("poll %d (%ds): no longer stalled after a reconnect that streamed nothing (%d reconnects, %d events)",
+				i, 4*i, rep.Reader.Reconnects, rep.Reader.Events)
+		}
+	}
+	if stalledAt != 4 {
+		t.Errorf("stalled at poll %d (%ds), want 4 (16s: over the 15s bound)", stalledAt, 4*stalledAt)
+	}
+	if got := r.metric(t, "binflow_reader_reconnects_total"); got != 3 {
+		t.Errorf("binflow_reader_reconnects_total = %v, want 3", got)
+	}
+	if got := r.metric(t, "binflow_reader_stalled"); got != 1 {
+		t.Errorf("binflow_reader_stalled = %v", got)
+	}
+	if logs := r.log.String(); strings.Count(logs, `"message":"binlog reader stalled: `) != 1 || strings.Contains(logs, "binlog reader receiving again") {
+		t.Errorf("the stall is logged once, with no recovery:\n%s", logs)
+	}
+	// A heartbeat is the upstream streaming again.
+	r.progress.events(1)
+	if rep := r.poll(time.Second); rep.Reader.Stalled || !rep.Ready {
+		t.Errorf("after a heartbeat: stalled %v, ready %v", rep.Reader.Stalled, rep.Ready)
+	}
+}
+
+// A flow snapshotting: /status carries its progress, /metrics the rows
+// copied and the estimate, /readyz names it, the text shows it; once done,
+// the snapshot series go.
+func TestMonitorReportsSnapshotProgress(t *testing.T) {
+	r := newRig(t)
+	r.m.Attach(r.engine)
+	started := r.now.Add(-time.Minute)
+	snap := func(rows uint64) {
+		r.flow("totals", func(f *flow.FlowStatus) {
+			f.State = flow.StateSnapshotting
+			f.Checkpoint = connectors.Checkpoint{}
+			f.Snapshot = &flow.SnapshotStatus{Flow: "totals", Phase: flow.SnapshotCopying, Table: "shop.orders",
+				Position: at("bin.000003", 120), Rows: rows, Estimate: 20000, Started: started, Resumes: 1}
+		})
+	}
+	snap(3000)
+	rep := r.poll(time.Second)
+	f := rep.Flows[1]
+	want := Snapshot{Phase: "copying", Table: "shop.orders", Position: Position{File: "bin.000003", Pos: 120}, Rows: 3000,
+		RowsEstimate: 20000, Started: started, Resumes: 1}
+	if f.Name != "totals" || f.State != "snapshotting" || f.Snapshot == nil || *f.Snapshot != want {
+		t.Fatalf("snapshotting flow in the report: state %q, snapshot %+v; want %+v", f.State, f.Snapshot, want)
+	}
+	if rep.Ready || !strings.Contains(strings.Join(rep.NotReady, ";"), "flow totals is snapshotting") {
+		t.Errorf("ready %v while a flow snapshots: %q", rep.Ready, rep.NotReady)
+	}
+	if got := r.metric(t, "binflow_flow_snapshot_rows", "flow", "totals"); got != 3000 {
+		t.Errorf("binflow_flow_snapshot_rows{totals} = %v", got)
+	}
+	if got := r.metric(t, "binflow_flow_snapshot_rows_estimate", "flow", "totals"); got != 20000 {
+		t.Errorf("binflow_flow_snapshot_rows_estimate{totals} = %v", got)
+	}
+	if got := r.metric(t, "binflow_flow_state", "flow", "totals", "state", "snapshotting"); got != 1 {
+		t.Errorf("binflow_flow_state{totals,snapshotting} = %v", got)
+	}
+	snap(9000)
+	if got := r.metric(t, "binflow_flow_snapshot_rows", "flow", "totals"); got != 9000 {
+		t.Errorf("binflow_flow_snapshot_rows{totals} = %v after more rows", got)
+	}
+	var b bytes.Buffer
+	if err := WriteText(&b, r.m.Report(), "live"); err != nil {
+		t.Fatal(err)
+	}
+	if line := "flow totals: snapshot copying shop.orders: 9000 of ~20000 rows (view at bin.000003:120, started 1m1s ago)"; !strings.Contains(b.String(), line) {
+		t.Errorf("binflow status does not say %q:\n%s", line, b.String())
+	}
+	// Done: no snapshot series for the flow any more.
+	r.flow("totals", func(f *flow.FlowStatus) { f.State, f.Snapshot = flow.StateRunning, nil })
+	r.poll(time.Second)
+	families, err := r.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range families {
+		if strings.HasPrefix(fam.GetName(), "binflow_flow_snapshot_rows") {
+			t.Errorf("%s exported with no snapshot in progress: %v", fam.GetName(), fam.GetMetric())
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package status
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/binflow/binflow/canal"
@@ -17,6 +19,9 @@ type OfflineInput struct {
 	// Flows are the configured flow names, in config order.
 	Flows       []string
 	Checkpoints []connectors.Checkpoint
+	// Errors are the flows' last failures recorded downstream
+	// (binflow_flow_errors).
+	Errors      []connectors.FlowError
 	ServerID    uint32
 	UpstreamPos schema.Position
 	Binlogs     canal.Binlogs
@@ -34,6 +39,10 @@ type OfflineInput struct {
 // measured from each checkpoint: 0 when it is at the upstream's end, else
 // now minus the commit time of the last transaction the flow applied (an
 // upper bound: binflow's own view, live, is sharper).
+//
+// A flow's last recorded failure is its LastError; the flow is failed while
+// that failure is newer than its checkpoint: the checkpoint is still the
+// one it failed at (or it has none), so it has not committed since.
 func Offline(in OfflineInput) Report {
 	r := Report{Time: in.Now, Source: "offline", Phase: PhaseUnknown, MaxLagSeconds: in.MaxLag.Seconds(), Flows: []Flow{}}
 	if in.State == StateNotRunning {
@@ -54,6 +63,10 @@ func Offline(in OfflineInput) Report {
 	for _, cp := range in.Checkpoints {
 		byName[cp.Flow] = cp
 	}
+	errs := map[string]connectors.FlowError{}
+	for _, e := range in.Errors {
+		errs[e.Flow] = e
+	}
 	names := append([]string(nil), in.Flows...)
 	configured := map[string]bool{}
 	for _, n := range in.Flows {
@@ -67,15 +80,28 @@ func Offline(in OfflineInput) Report {
 	for _, name := range names {
 		cp, ok := byName[name]
 		f := Flow{Name: name, Checkpoint: checkpoint(cp)}
+		fe, hasErr := errs[name]
+		failed := hasErr && (!ok || cp.Pos == fe.Checkpoint)
+		if hasErr {
+			f.LastError = &Error{Message: fe.Message, Kind: fe.Kind, Time: fe.At}
+		}
+		if failed && configured[name] {
+			r.NotReady = append(r.NotReady, fmt.Sprintf("flow %s is %s since %s: %s", name, flow.StateFailed,
+				fe.At.UTC().Format(time.RFC3339), strings.TrimPrefix(fe.Message, "flow "+name+": ")))
+		}
 		switch {
+		case !configured[name] && ok:
+			f.State = StateNotConfigured
+		case failed:
+			f.State = string(flow.StateFailed)
 		case !ok:
 			f.State = StateNew
-			r.Flows = append(r.Flows, f)
-			continue
-		case !configured[name]:
-			f.State = StateNotConfigured
 		default:
 			f.State = in.State
+		}
+		if !ok {
+			r.Flows = append(r.Flows, f)
+			continue
 		}
 		// A state the engine never has: computeLag measures it from its
 		// checkpoint alone.

@@ -79,8 +79,11 @@ type Reader struct {
 	Events       uint64 `json:"events"`
 	Bytes        uint64 `json:"bytes"`
 	Heartbeats   uint64 `json:"heartbeats"`
-	// LastEventTime is when an event or heartbeat last arrived (to a
-	// second or so); LastHeartbeatTime the latest heartbeat.
+	// Reconnects counts the connections made after one was interrupted.
+	Reconnects uint64 `json:"reconnects"`
+	// LastEventTime is when a heartbeat or binlog not received before last
+	// arrived (to a second or so; the synthetic events a reconnect starts
+	// with do not count); LastHeartbeatTime the latest heartbeat.
 	LastEventTime     time.Time `json:"last_event_time,omitzero"`
 	LastHeartbeatTime time.Time `json:"last_heartbeat_time,omitzero"`
 	// Stalled is true when nothing, not even a heartbeat, has arrived for

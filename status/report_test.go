@@ -203,6 +203,71 @@ func TestOfflineReport(t *testing.T) {
 	}
 }
 
+// Offline, a flow's recorded failure is its last error, with its time; the
+// flow is failed while its checkpoint is the one it failed at (or it has
+// none), and no longer once it has committed since.
+func TestOfflineReportShowsLastErrors(t *testing.T) {
+	failedAt := t0.Add(-10 * time.Minute)
+	r := Offline(OfflineInput{
+		Now:   t0,
+		Flows: []string{"stopped", "recovered", "in_snapshot", "fine"},
+		Checkpoints: []connectors.Checkpoint{
+			{Flow: "stopped", Pos: at("bin.000003", 100)},
+			{Flow: "recovered", Pos: at("bin.000003", 400)},
+			{Flow: "fine", Pos: at("bin.000003", 400)},
+		},
+		Errors: []connectors.FlowError{
+			{Flow: "stopped", Kind: "downstream", Message: "flow stopped: commit batch at bin.000003:200 to t: table missing", At: failedAt,
+				Checkpoint: at("bin.000003", 100)},
+			{Flow: "recovered", Kind: "function", Message: "flow recovered: boom", At: failedAt, Checkpoint: at("bin.000003", 100)},
+			{Flow: "in_snapshot", Kind: "internal", Message: "flow in_snapshot: table shop.t has no primary key", At: failedAt},
+		},
+		UpstreamPos: at("bin.000003", 400), Binlogs: binlogs, State: StateUnknown, Why: "no [http] listen", MaxLag: 30 * time.Second,
+	})
+	want := map[string]string{"stopped": "failed", "recovered": StateUnknown, "in_snapshot": "failed", "fine": StateUnknown}
+	for _, f := range r.Flows {
+		if f.State != want[f.Name] {
+			t.Errorf("flow %s: state %q, want %q", f.Name, f.State, want[f.Name])
+		}
+		if hasErr := f.Name != "fine"; (f.LastError != nil) != hasErr || (hasErr && !f.LastError.Time.Equal(failedAt)) {
+			t.Errorf("flow %s: last error %+v", f.Name, f.LastError)
+		}
+	}
+	if f := r.Flows[0]; f.LastError.Kind != "downstream" || !strings.Contains(f.LastError.Message, "table missing") || f.LagBytes != 300 {
+		t.Errorf("flow stopped: %+v, last error %+v", f, f.LastError)
+	}
+	wantWhy := []string{"no [http] listen",
+		"flow stopped is failed since " + failedAt.Format(time.RFC3339) + ": commit batch at bin.000003:200 to t: table missing",
+		"flow in_snapshot is failed since " + failedAt.Format(time.RFC3339) + ": table shop.t has no primary key"}
+	if strings.Join(r.NotReady, "\n") != strings.Join(wantWhy, "\n") {
+		t.Errorf("not ready: %q, want %q", r.NotReady, wantWhy)
+	}
+	var b strings.Builder
+	if err := WriteText(&b, r, "offline"); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{
+		"flow stopped: last error (downstream, at " + failedAt.Format(time.RFC3339) + ", 10m0s ago): flow stopped: commit batch at bin.000003:200 to t: table missing",
+		"flow recovered: last error (function, at " + failedAt.Format(time.RFC3339) + ", 10m0s ago): flow recovered: boom",
+	} {
+		if !strings.Contains(b.String(), line) {
+			t.Errorf("text does not say %q:\n%s", line, b.String())
+		}
+	}
+	if line := flowTextLine(b.String(), "stopped"); !strings.Contains(line, " failed ") {
+		t.Errorf("text line of flow stopped: %q", line)
+	}
+}
+
+func flowTextLine(text, name string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, name+" ") {
+			return l
+		}
+	}
+	return ""
+}
+
 func TestFormatting(t *testing.T) {
 	tests := []struct{ got, want string }{
 		{formatBytes(0), "0 B"},

@@ -75,8 +75,8 @@ func WriteText(w io.Writer, r Report, from string) error {
 				sn.Rows, max(sn.RowsEstimate, sn.Rows), sn.Position, r.Time.Sub(sn.Started).Round(time.Second))
 		}
 		if f.LastError != nil {
-			fmt.Fprintf(&b, "\nflow %s: last error (%s, %s ago): %s\n", f.Name, f.LastError.Kind,
-				r.Time.Sub(f.LastError.Time).Round(time.Second), f.LastError.Message)
+			fmt.Fprintf(&b, "\nflow %s: last error (%s, at %s, %s ago): %s\n", f.Name, f.LastError.Kind,
+				f.LastError.Time.UTC().Format(time.RFC3339), r.Time.Sub(f.LastError.Time).Round(time.Second), f.LastError.Message)
 		}
 	}
 	if len(r.Warnings) > 0 {

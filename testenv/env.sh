@@ -12,6 +12,8 @@
 #   env.sh stop [names ...]              (default: all)
 #   env.sh status
 #   env.sh reset                         stop all and delete .testenv/
+#   env.sh freeze NAME / thaw NAME       SIGSTOP / SIGCONT a MariaDB server (a
+#                                        hung upstream, for stall tests)
 #   env.sh sql NAME [mariadb args ...]   mariadb client as root on NAME's socket
 #   env.sh replica-from FILE POS         point the replica at the upstream binlog
 #   env.sh env                           print export lines (ports, sockets)
@@ -869,6 +871,18 @@ cmd_status() {
 	done
 }
 
+# cmd_signal SIGNAL NAME sends SIGSTOP or SIGCONT to a MariaDB server of
+# this testenv (found by its pid file, never by name): a server that keeps
+# its connections open and answers nothing.
+cmd_signal() {
+	local sig="$1" name="${2:-}" pid
+	valid_name "$name" || die "unknown server '$name'"
+	[[ "$name" != postgres ]] || die "freeze and thaw are for the MariaDB servers"
+	pid="$(pid_of "$name")" || die "$name is not running"
+	kill "-$sig" "$pid"
+	log "$name: sent SIG$sig to pid $pid"
+}
+
 cmd_reset() {
 	cmd_stop "${ALL_SERVERS[@]}"
 	local n
@@ -963,6 +977,8 @@ main() {
 	stop) cmd_stop "$@" ;;
 	status) cmd_status "$@" ;;
 	reset) cmd_reset "$@" ;;
+	freeze) cmd_signal STOP "$@" ;;
+	thaw) cmd_signal CONT "$@" ;;
 	sql) cmd_sql "$@" ;;
 	replica-from) cmd_replica_from "$@" ;;
 	psql) cmd_psql "$@" ;;

@@ -301,6 +301,33 @@ func StopServer(t testing.TB, name string) {
 	}
 }
 
+// FreezeServer stops the named MariaDB server's process with SIGSTOP
+// (testenv/env.sh freeze): it keeps its connections and accepts new ones,
+// but answers nothing, like a hung server. It returns thaw (SIGCONT), also
+// registered as a cleanup so that no later test finds the server frozen;
+// calling thaw twice is harmless.
+func FreezeServer(t testing.TB, name string) (thaw func()) {
+	t.Helper()
+	if _, ok := servers[name]; !ok || name == PostgresName {
+		t.Fatalf("testenv: cannot freeze server %q", name)
+	}
+	if err := runEnv("freeze", name); err != nil {
+		t.Fatalf("testenv: freeze %s: %v", name, err)
+	}
+	thawed := false
+	thaw = func() {
+		if thawed {
+			return
+		}
+		thawed = true
+		if err := runEnv("thaw", name); err != nil {
+			t.Errorf("testenv: thaw %s: %v", name, err)
+		}
+	}
+	t.Cleanup(thaw)
+	return thaw
+}
+
 // StartServer starts the named server through testenv/env.sh and waits until
 // it answers. Starting a running server is a no-op.
 func StartServer(t testing.TB, name string) {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -221,6 +222,7 @@ tables = ["%s.orders"]
 	if n := metricValue(t, metrics, `binflow_flow_rows_out_total{flow="orders_copy"}`); n <= 0 {
 		t.Errorf("binflow_flow_rows_out_total{orders_copy} = %v", n)
 	}
+	checkBatchLog(t, p.out.String(), "orders_copy", metrics, flowIn(r, "orders_copy"))
 	live := o.binflowStatus()
 	if !strings.Contains(live, "live from "+o.url) || !strings.Contains(live, "binflow: running, ready") {
 		t.Errorf("binflow status while running:\n%s", live)
@@ -297,12 +299,20 @@ tables = ["%s.orders"]
 		t.Errorf("binflow status --json offline: source %q, %d flows", rep.Source, len(rep.Flows))
 	}
 	for _, f := range rep.Flows {
-		if f.State != status.StateNotRunning || f.Checkpoint.Position.File == "" {
-			t.Errorf("offline flow %+v", f)
+		want := status.StateNotRunning
+		if f.Name == "doomed" {
+			want = "failed" // recorded downstream, its checkpoint unmoved since
+		}
+		if f.State != want || f.Checkpoint.Position.File == "" {
+			t.Errorf("offline flow %+v, want state %s", f, want)
 		}
 	}
-	if f := flowIn(rep, "doomed"); f.CaughtUp || f.LagBytes == 0 {
-		t.Errorf("offline, the stopped flow must show as behind: %+v", f)
+	if f := flowIn(rep, "doomed"); f.CaughtUp || f.LagBytes == 0 || f.LastError == nil || !f.LastError.Time.Equal(doomed.LastError.Time.Truncate(time.Microsecond)) ||
+		f.LastError.Message != doomed.LastError.Message || f.LastError.Kind != "downstream" {
+		t.Errorf("offline, the stopped flow must show as behind, with its last error as live (%+v): %+v, last error %+v", doomed.LastError, f, f.LastError)
+	}
+	if !strings.Contains(offline, "flow doomed: last error (downstream, at "+doomed.LastError.Time.UTC().Format(time.RFC3339)) {
+		t.Errorf("binflow status without binflow does not show doomed's last error:\n%s", offline)
 	}
 }
 
@@ -492,4 +502,236 @@ func binlogNames(t *testing.T, e *env) []string {
 		names = append(names, name)
 	}
 	return names
+}
+
+// A hung upstream (its process stopped: connections stay open, nothing
+// answers) stalls the reader: no event, no heartbeat for
+// health.stall_after. binflow says so in /readyz, /metrics and its log,
+// and recovers, exactly, once the upstream answers again.
+func TestStalledUpstreamIsNotReadyAndRecovers(t *testing.T) {
+	o := newObservedEnv(t, 30*time.Second, "stall_after = \"3s\"\n")
+	p := o.startServing()
+	o.load(10, 5, 5)
+	o.waitForCaughtUp(30 * time.Second)
+	if v := metricValue(t, o.metricLines(), "binflow_reader_stalled"); v != 0 {
+		t.Fatalf("binflow_reader_stalled = %v before the freeze", v)
+	}
+	reconnects := metricValue(t, o.metricLines(), "binflow_reader_reconnects_total")
+
+	thaw := testenv.FreezeServer(t, testenv.UpstreamName)
+	frozen := time.Now()
+	o.waitFor(20*time.Second, "/readyz to report the stalled reader", func() bool {
+		code, body := o.get("/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "binlog reader stalled: nothing, not even a heartbeat, received from the upstream for ")
+	})
+	// The bound runs from the last heartbeat, at most one period (1s)
+	// before the freeze.
+	if since := time.Since(frozen); since < 2*time.Second {
+		t.Errorf("stalled %s after the freeze; the bound is 3s, heartbeats come every 1s", since)
+	}
+	if v := metricValue(t, o.metricLines(), "binflow_reader_stalled"); v != 1 {
+		t.Errorf("binflow_reader_stalled = %v while the upstream is frozen", v)
+	}
+	if v := metricValue(t, o.metricLines(), "binflow_ready"); v != 0 {
+		t.Errorf("binflow_ready = %v while the upstream is frozen", v)
+	}
+	if r := o.report(); r.Reader == nil || !r.Reader.Stalled || r.Ready {
+		t.Errorf("/status while frozen: ready %v, reader %+v", r.Ready, r.Reader)
+	}
+	const stalledLog = `"message":"binlog reader stalled: no event or heartbeat from the upstream"`
+	o.waitFor(15*time.Second, "the stall to be logged", func() bool { return strings.Contains(p.out.String(), stalledLog) })
+	if !strings.Contains(p.out.String(), `"stall_after":3000`) {
+		t.Errorf("the stall's log line does not give the bound (3s)")
+	}
+
+	thaw()
+	o.waitFor(45*time.Second, "binflow to be ready again", func() bool {
+		code, _ := o.get("/readyz")
+		return code == http.StatusOK
+	})
+	metrics := o.metricLines()
+	if v := metricValue(t, metrics, "binflow_reader_stalled"); v != 0 {
+		t.Errorf("binflow_reader_stalled = %v after the upstream came back", v)
+	}
+	if v := metricValue(t, metrics, "binflow_reader_reconnects_total"); v <= reconnects {
+		t.Errorf("binflow_reader_reconnects_total = %v, %v before the freeze: the reader's read timed out and it reconnected", v, reconnects)
+	}
+	o.waitFor(15*time.Second, "the recovery to be logged", func() bool {
+		return strings.Contains(p.out.String(), `"message":"binlog reader receiving again"`)
+	})
+	if n := strings.Count(p.out.String(), stalledLog); n != 1 {
+		t.Errorf("the stall is logged %d times, want once", n)
+	}
+	o.load(10, 5, 5)
+	o.waitForCaughtUp(30 * time.Second)
+	o.verify()
+}
+
+// metricSeries is the value of one series of /metrics, and whether it is
+// there.
+func metricSeries(metrics, series string) (float64, bool) {
+	for _, line := range strings.Split(metrics, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(rest, 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+// While flows snapshot the rows their tables hold, /status, /metrics and
+// /readyz show it: state snapshotting, rows copied rising towards an
+// estimate, not ready; once done, the snapshot series are gone and binflow
+// is ready.
+func TestSnapshotProgressIsObservable(t *testing.T) {
+	o := newObservedEnv(t, 30*time.Second, snapshotConfig)
+	o.preload(20000, 2000)
+	p := o.startSnapshotting()
+
+	const rowsSeries = `binflow_flow_snapshot_rows{flow="orders_copy"}`
+	var (
+		rows        []float64 // distinct values of binflow_flow_snapshot_rows, in order
+		estimate    float64
+		sawStatus   bool // /status: orders_copy snapshotting with progress
+		sawState    bool // /metrics: state snapshotting
+		sawNotReady bool // /readyz: 503 naming the snapshotting flow
+		statusRows  []uint64
+	)
+	o.waitFor(90*time.Second, "orders_copy's snapshot to finish", func() bool {
+		o.alive(p)
+		code, metrics := o.get("/metrics")
+		if code != http.StatusOK {
+			return false // not serving yet
+		}
+		v, inProgress := metricSeries(metrics, rowsSeries)
+		if inProgress {
+			if len(rows) == 0 || rows[len(rows)-1] != v {
+				rows = append(rows, v)
+			}
+			if est, ok := metricSeries(metrics, `binflow_flow_snapshot_rows_estimate{flow="orders_copy"}`); ok && est > estimate {
+				estimate = est
+			}
+			if strings.Contains(metrics, `binflow_flow_state{flow="orders_copy",state="snapshotting"} 1`) {
+				sawState = true
+			}
+			if code, body := o.get("/readyz"); code == http.StatusServiceUnavailable && strings.Contains(body, "flow orders_copy is snapshotting") {
+				sawNotReady = true
+			}
+			f := flowIn(o.report(), "orders_copy")
+			if f.State == "snapshotting" && f.Snapshot != nil && f.Snapshot.RowsEstimate > 0 && f.Snapshot.Table != "" {
+				sawStatus = true
+				if n := len(statusRows); n == 0 || statusRows[n-1] != f.Snapshot.Rows {
+					statusRows = append(statusRows, f.Snapshot.Rows)
+				}
+			}
+			return false
+		}
+		return len(rows) > 0 && o.count("binflow_snapshots") == 0
+	})
+	t.Logf("binflow_flow_snapshot_rows{orders_copy} went %v of an estimate of %v; /status rows %v", rows, estimate, statusRows)
+	if len(rows) < 2 {
+		t.Errorf("binflow_flow_snapshot_rows{orders_copy} took the values %v: it must rise during the copy", rows)
+	}
+	for i := 1; i < len(rows); i++ {
+		if rows[i] < rows[i-1] {
+			t.Errorf("binflow_flow_snapshot_rows{orders_copy} went down: %v", rows)
+			break
+		}
+	}
+	if estimate < 10000 {
+		t.Errorf("binflow_flow_snapshot_rows_estimate{orders_copy} = %v, for 20,000 rows", estimate)
+	}
+	if len(statusRows) < 2 {
+		t.Errorf("/status snapshot rows of orders_copy took the values %v: they must rise", statusRows)
+	}
+	if !sawStatus || !sawState || !sawNotReady {
+		t.Errorf("during the snapshot: /status snapshotting with progress %v, /metrics state snapshotting %v, /readyz 503 naming it %v",
+			sawStatus, sawState, sawNotReady)
+	}
+
+	o.waitForCaughtUp(60 * time.Second)
+	metrics := o.metricLines()
+	if _, ok := metricSeries(metrics, rowsSeries); ok {
+		t.Errorf("%s still exported after the snapshot", rowsSeries)
+	}
+	if !strings.Contains(metrics, `binflow_flow_state{flow="orders_copy",state="running"} 1`) {
+		t.Errorf("orders_copy is not running after its snapshot")
+	}
+	if f := flowIn(o.report(), "orders_copy"); f.Snapshot != nil || f.State != "running" {
+		t.Errorf("/status of orders_copy after its snapshot: state %s, snapshot %+v", f.State, f.Snapshot)
+	}
+	o.verify()
+}
+
+// batchLine is the debug line of one committed batch (flow/runner.go).
+type batchLine struct {
+	Level    string   `json:"level"`
+	Message  string   `json:"message"`
+	Flow     *string  `json:"flow"`
+	Position *string  `json:"position"`
+	Txns     *int     `json:"txns"`
+	RowsIn   *int     `json:"rows_in"`
+	RowsOut  *int     `json:"rows_out"`
+	Attempts *int     `json:"attempts"`
+	Commit   *float64 `json:"commit"` // milliseconds
+	Time     string   `json:"time"`
+}
+
+var positionRE = regexp.MustCompile(`^[\w.-]+\.\d+:\d+$`)
+
+// checkBatchLog checks the JSON debug lines "batch committed" of a flow:
+// every field there and sound; with its "snapshot batch committed" lines,
+// one per batch of binflow_flow_batches_total and their rows out adding up
+// to its binflow_flow_rows_out_total; the last one at the flow's
+// checkpoint.
+func checkBatchLog(t *testing.T, out, flowName, metrics string, f status.Flow) {
+	t.Helper()
+	var lines []batchLine
+	snapshotBatches, rowsOut := 0, 0
+	for _, raw := range strings.Split(out, "\n") {
+		if strings.Contains(raw, `"message":"snapshot batch committed"`) && strings.Contains(raw, `"flow":"`+flowName+`"`) {
+			var l batchLine
+			if err := json.Unmarshal([]byte(raw), &l); err != nil || l.RowsOut == nil {
+				t.Errorf("snapshot batch line: %v\n%s", err, raw)
+				continue
+			}
+			snapshotBatches++
+			rowsOut += *l.RowsOut
+			continue
+		}
+		if !strings.Contains(raw, `"message":"batch committed"`) {
+			continue
+		}
+		var l batchLine
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			t.Errorf("batch line is not JSON: %v\n%s", err, raw)
+			continue
+		}
+		if l.Flow == nil || l.Position == nil || l.Txns == nil || l.RowsIn == nil || l.RowsOut == nil || l.Attempts == nil || l.Commit == nil || l.Time == "" {
+			t.Errorf("batch line lacks a field (flow, position, txns, rows_in, rows_out, attempts, commit, time): %s", raw)
+			continue
+		}
+		if l.Level != "debug" || !positionRE.MatchString(*l.Position) || *l.Txns < 1 || *l.RowsIn < 0 || *l.RowsOut < 0 ||
+			*l.Attempts < 1 || *l.Commit < 0 {
+			t.Errorf("batch line with unsound values: %s", raw)
+		}
+		if *l.Flow == flowName {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		t.Fatalf("no %q line for flow %s in binflow's debug log", "batch committed", flowName)
+	}
+	for _, l := range lines {
+		rowsOut += *l.RowsOut
+	}
+	if want := metricValue(t, metrics, `binflow_flow_rows_out_total{flow="`+flowName+`"}`); float64(rowsOut) != want {
+		t.Errorf("the batch lines of %s add up to %d rows out; binflow_flow_rows_out_total says %v", flowName, rowsOut, want)
+	}
+	if want := metricValue(t, metrics, `binflow_flow_batches_total{flow="`+flowName+`"}`); float64(len(lines)+snapshotBatches) != want {
+		t.Errorf("%d batch lines and %d snapshot batch lines for %s; binflow_flow_batches_total says %v", len(lines), snapshotBatches, flowName, want)
+	}
+	if last := *lines[len(lines)-1].Position; last != f.Checkpoint.Position.String() {
+		t.Errorf("the last batch line of %s is at %s, its checkpoint at %s", flowName, last, f.Checkpoint.Position)
+	}
 }

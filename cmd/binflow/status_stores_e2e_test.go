@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -340,5 +341,108 @@ func TestOfflineStatusInEveryStore(t *testing.T) {
 				t.Errorf("big_orders, moved to %s:4, a purged binlog: %+v", purged, f)
 			}
 		}
+	})
+}
+
+// doomedFlow copies SHOP.orders into doomed_copy, a table the test drops
+// to make the flow fail.
+const doomedFlow = `
+[[flows]]
+name = "doomed"
+tables = ["SHOP.orders"]
+  [[flows.functions]]
+  kind = "project"
+  columns = ["id", "amount"]
+  [[flows.functions]]
+  kind = "sink"
+  table = "doomed_copy"
+  key = ["id"]
+`
+
+var doomedDDL = storeDDL{
+	mysql:    "CREATE TABLE D.doomed_copy (id BIGINT PRIMARY KEY, amount DECIMAL(12,2) NOT NULL)",
+	postgres: "CREATE TABLE doomed_copy (id BIGINT PRIMARY KEY, amount NUMERIC(12,2) NOT NULL)",
+	sqlite:   "CREATE TABLE doomed_copy (id INTEGER PRIMARY KEY, amount TEXT NOT NULL) STRICT",
+}
+
+// stopAny sends SIGTERM and waits for binflow to exit, however it exits
+// (1 when a flow failed, by design).
+func (e *env) stopAny(p *process) {
+	e.t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		e.t.Fatalf("binflow did not stop within 20s of SIGTERM")
+	}
+}
+
+// A flow that failed shows, after binflow has stopped, as failed with its
+// last error and the error's time in `binflow status` (read from
+// binflow_flow_errors); once it has committed again it is no longer
+// failed, and the error stays as its last; in every store.
+func TestOfflineStatusShowsTheLastErrorInEveryStore(t *testing.T) {
+	forEachStore(t, func(t *testing.T, store string) {
+		e := newEnv(t, envOptions{store: store, extraFlow: doomedFlow})
+		e.createTables(doomedDDL)
+		p := e.start()
+		e.load(5, 3, 3)
+		e.caughtUp(30 * time.Second)
+
+		dropped := time.Now()
+		e.exec(e.down, "DROP TABLE "+e.tbl("doomed_copy"))
+		e.exec(e.up, "INSERT INTO `"+e.shop+"`.orders (customer_id, amount, status, created_at) VALUES (1, 9.99, 'new', NOW(6))")
+		e.waitFor(30*time.Second, "flow doomed to fail", func() bool {
+			return strings.Contains(p.out.String(), `"flow":"doomed","error":`) && strings.Contains(p.out.String(), `"message":"flow stopped"`)
+		})
+		e.caughtUpFlows(30*time.Second, "orders_copy", "customer_totals", "big_orders", "customers_by_country")
+		e.stopAny(p)
+		stopped := time.Now()
+
+		text, r := e.offlineStatus()
+		doomed := flowIn(r, "doomed")
+		le := doomed.LastError
+		if doomed.State != "failed" || le == nil || le.Kind != "downstream" || !strings.Contains(le.Message, "flow doomed: commit batch at ") ||
+			!strings.Contains(le.Message, "doomed_copy") {
+			t.Fatalf("binflow status --json of the failed flow: state %q, last error %+v\n%s", doomed.State, le, text)
+		}
+		if le.Time.Before(dropped.Add(-time.Millisecond)) || le.Time.After(stopped) {
+			t.Errorf("last error at %v, not between the DROP (%v) and the stop (%v)", le.Time, dropped, stopped)
+		}
+		if want := "flow doomed: last error (downstream, at " + le.Time.UTC().Format(time.RFC3339) + ", "; !strings.Contains(text, want) {
+			t.Errorf("binflow status does not say %q:\n%s", want, text)
+		}
+		if line := flowLine(text, "doomed"); !strings.Contains(line, " failed ") {
+			t.Errorf("binflow status's line for flow doomed: %q", line)
+		}
+		if !slices.ContainsFunc(r.NotReady, func(s string) bool { return strings.HasPrefix(s, "flow doomed is failed since ") }) {
+			t.Errorf("binflow status --json not ready: %q; want flow doomed failed", r.NotReady)
+		}
+		for _, name := range []string{"orders_copy", "customer_totals", "big_orders", "customers_by_country"} {
+			if f := flowIn(r, name); f.State != status.StateUnknown || f.LastError != nil {
+				t.Errorf("flow %s: state %q, last error %+v", name, f.State, f.LastError)
+			}
+		}
+
+		// The table back, binflow again: the flow applies what it missed,
+		// its checkpoint moves, and it is failed no more; the error stays
+		// as its last.
+		e.createTables(doomedDDL)
+		p = e.start()
+		e.exec(e.up, "INSERT INTO `"+e.shop+"`.orders (customer_id, amount, status, created_at) VALUES (2, 19.99, 'new', NOW(6))")
+		e.caughtUp(30 * time.Second)
+		e.stop(p)
+		text, r = e.offlineStatus()
+		doomed = flowIn(r, "doomed")
+		if doomed.State != status.StateUnknown || doomed.LastError == nil || !doomed.LastError.Time.Equal(le.Time) {
+			t.Errorf("flow doomed after it committed again: state %q, last error %+v (was %+v)\n%s", doomed.State, doomed.LastError, le, text)
+		}
+		if slices.ContainsFunc(r.NotReady, func(s string) bool { return strings.Contains(s, "flow doomed") }) {
+			t.Errorf("binflow status --json not ready: %q; flow doomed is not failed any more", r.NotReady)
+		}
+		if n := e.count("doomed_copy"); n != 2 {
+			t.Errorf("doomed_copy holds %d rows after the restart, want the 2 orders written since it failed", n)
+		}
+		e.verify()
 	})
 }

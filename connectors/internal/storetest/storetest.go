@@ -113,6 +113,7 @@ func Run(t *testing.T, h Harness) {
 		{"CheckTable", checkTable},
 		{"SnapshotsAndCompareAndSet", snapshots},
 		{"GoFunctionState", goFunctionState},
+		{"FlowErrors", flowErrors},
 		{"ReadTables", readTables},
 	}
 	for _, tt := range tests {
@@ -742,7 +743,7 @@ func migrate(t *testing.T, h Harness) {
 	}
 	equal(t, "first Migrate applied", applied, files)
 	for table, key := range map[string][]string{"binflow_checkpoints": {"flow"}, "orders_copy": {"id"}, "customer_totals": {"customer_id"}, "big_orders": {"id"},
-		"binflow_snapshots": {"flow"}, "binflow_state": {"flow", "function", "k"}} {
+		"binflow_snapshots": {"flow"}, "binflow_state": {"flow", "function", "k"}, "binflow_flow_errors": {"flow"}} {
 		if err := s.CheckTable(ctx, table, key); err != nil {
 			t.Errorf("table %s after Migrate: %v", table, err)
 		}
