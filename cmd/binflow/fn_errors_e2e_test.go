@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -78,14 +77,5 @@ func TestValueAFunctionCannotHandleStopsItsFlow(t *testing.T) {
 	if cf != beforeFile || cp != uint64(beforePos) {
 		t.Errorf("small_amounts' checkpoint is %s:%d, want %s:%d, just before the failed transaction", cf, cp, beforeFile, beforePos)
 	}
-	// On SIGTERM binflow exits 1 naming the flow that stopped.
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		if err == nil || !strings.Contains(tail(p.out.String(), 2000), "binflow run: flow small_amounts: ") {
-			t.Errorf("binflow exited with %v after a flow stopped; want exit 1 naming the flow", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("binflow did not stop within 20s of SIGTERM")
-	}
+	e.stopFailed(p, "small_amounts")
 }

@@ -576,20 +576,39 @@ func (e *env) caughtUp(timeout time.Duration) {
 func (e *env) caughtUpN(timeout time.Duration, flows int) {
 	e.t.Helper()
 	file, pos := e.upstreamPos()
-	e.waitFor(timeout, fmt.Sprintf("checkpoints to reach %s:%d", file, pos), func() bool {
-		cps, err := e.checkpoints()
-		if err != nil {
+	e.waitFor(timeout, fmt.Sprintf("checkpoints to reach %s:%d", file, pos), func() bool { return e.allReached(file, pos, flows) })
+}
+
+// allReached reports whether there are flows checkpoints, each at file:pos
+// (or before it with only housekeeping events between).
+func (e *env) allReached(file string, pos uint64, flows int) bool {
+	cps, err := e.checkpoints()
+	if err != nil {
+		return false
+	}
+	n := 0
+	for _, c := range cps {
+		if !e.reached(c, file, pos) {
 			return false
 		}
-		n := 0
-		for _, c := range cps {
-			if !e.reached(c, file, pos) {
-				return false
-			}
-			n++
+		n++
+	}
+	return n == flows
+}
+
+// stopFailed sends SIGTERM to a binflow one of whose flows failed: it must
+// exit 1, naming the flow.
+func (e *env) stopFailed(p *process, flow string) {
+	e.t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err == nil || !strings.Contains(tail(p.out.String(), 3000), "binflow run: flow "+flow+": ") {
+			e.t.Errorf("binflow exited with %v after flow %s failed; want exit 1 naming the flow", err, flow)
 		}
-		return n == flows
-	})
+	case <-time.After(20 * time.Second):
+		e.t.Fatal("binflow did not stop within 20s of SIGTERM")
+	}
 }
 
 // reached reports whether a checkpoint is at file:pos, or before it with
