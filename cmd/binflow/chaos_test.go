@@ -184,11 +184,13 @@ func TestChaosLockWaitTimeoutsAreRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.caughtUp(60 * time.Second)
-	e.verify()
-	if !strings.Contains(p.out.String(), "Lock wait timeout") {
+	rows := e.verify()
+	timeouts := strings.Count(p.out.String(), "Lock wait timeout")
+	if timeouts == 0 {
 		t.Errorf("no lock wait timeout was met and retried; binflow output:\n%s", tail(p.out.String(), 2000))
 	}
 	e.stop(p)
+	t.Logf("chaos: lock wait timeouts: %d met and retried while rows were held locked 4 s; %d derived rows verified", timeouts, rows)
 }
 
 // A downstream that stalls (orders_copy locked) under a 200,000-row
