@@ -197,7 +197,7 @@ func (c *Config) applyDefaults(isSet func(key string) bool) {
 	setString("http.listen", &c.HTTP.Listen, DefaultHTTPListen)
 	setDuration("health.max_lag", &c.Health.MaxLag, DefaultMaxLag)
 	setDuration("health.stall_after", &c.Health.StallAfter, DefaultStallAfter)
-	c.Snapshot.applyDefaults(setInt, setDuration)
+	c.Snapshot.applyDefaults(setString, setInt, setDuration)
 
 	for i := range c.Flows {
 		functions := c.Flows[i].Functions

@@ -50,7 +50,7 @@ func TestLoadValidExample(t *testing.T) {
 		HTTP:   HTTP{Listen: "127.0.0.1:9180"},
 		Health: Health{MaxLag: ms(45000), StallAfter: ms(9000)},
 		Snapshot: Snapshot{ChunkRows: DefaultSnapshotChunkRows, MaxRows: DefaultSnapshotMaxRows,
-			MaxDelay: ms(2000), ProgressInterval: ms(5000)},
+			MaxDelay: ms(2000), ProgressInterval: ms(5000), Method: DefaultSnapshotMethod},
 		Flows: []Flow{
 			{
 				Name:   "orders_copy",

@@ -18,6 +18,34 @@ type Snapshot struct {
 	// ProgressInterval is how often progress is logged when stderr is not a
 	// terminal (a terminal shows a progress bar). Default "5s".
 	ProgressInterval Duration `toml:"progress_interval"`
+	// Method is how the rows are read consistently with the binlog:
+	// "view" (one consistent view for the whole copy, whose binlog position
+	// MariaDB reports), "windows" (short reads reconciled with the binlog
+	// window after each, no long view: the only method MySQL supports) or
+	// "auto" (default: "view" on MariaDB, "windows" on MySQL).
+	Method string `toml:"method"`
+}
+
+// Snapshot methods.
+const (
+	SnapshotAuto    = "auto"
+	SnapshotView    = "view"
+	SnapshotWindows = "windows"
+)
+
+var snapshotMethods = []string{SnapshotAuto, SnapshotView, SnapshotWindows}
+
+// SnapshotMethod resolves snapshot.method for an upstream flavor: "view" or
+// "windows".
+func (c *Config) SnapshotMethod() string {
+	switch c.Snapshot.Method {
+	case SnapshotView, SnapshotWindows:
+		return c.Snapshot.Method
+	}
+	if c.Upstream.Flavor == FlavorMySQL {
+		return SnapshotWindows
+	}
+	return SnapshotView
 }
 
 // Snapshot defaults.
@@ -26,19 +54,25 @@ const (
 	DefaultSnapshotMaxRows          = 50000
 	DefaultSnapshotMaxDelay         = "2s"
 	DefaultSnapshotProgressInterval = "5s"
+	DefaultSnapshotMethod           = SnapshotAuto
 )
 
 // maxSnapshotChunkRows keeps one chunk's rows in memory within reason.
 const maxSnapshotChunkRows = 1_000_000
 
-func (s *Snapshot) applyDefaults(setInt func(string, *int, int), setDuration func(string, *Duration, string)) {
+func (s *Snapshot) applyDefaults(setString func(string, *string, string), setInt func(string, *int, int), setDuration func(string, *Duration, string)) {
+	setString("snapshot.method", &s.Method, DefaultSnapshotMethod)
 	setInt("snapshot.chunk_rows", &s.ChunkRows, DefaultSnapshotChunkRows)
 	setInt("snapshot.max_rows", &s.MaxRows, DefaultSnapshotMaxRows)
 	setDuration("snapshot.max_delay", &s.MaxDelay, DefaultSnapshotMaxDelay)
 	setDuration("snapshot.progress_interval", &s.ProgressInterval, DefaultSnapshotProgressInterval)
 }
 
-func (v *validator) snapshot(s *Snapshot) {
+func (v *validator) snapshot(s *Snapshot, flavor string) {
+	v.oneOf("snapshot.method", "snapshot method", s.Method, snapshotMethods)
+	if s.Method == SnapshotView && flavor == FlavorMySQL {
+		v.add("snapshot.method", `"view" needs MariaDB (MySQL cannot report the binlog position of a consistent view without a global lock); use "windows" or "auto" with upstream.flavor = "mysql"`)
+	}
 	if s.ChunkRows <= 0 || s.ChunkRows > maxSnapshotChunkRows {
 		v.add("snapshot.chunk_rows", "must be an integer from 1 to %d (rows per primary-key chunk), got %d", maxSnapshotChunkRows, s.ChunkRows)
 	}

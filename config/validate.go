@@ -171,7 +171,7 @@ func (c *Config) validate(isSet func(key string) bool) Errors {
 	v.log(&c.Log)
 	v.http(&c.HTTP)
 	v.health(&c.Health)
-	v.snapshot(&c.Snapshot)
+	v.snapshot(&c.Snapshot, c.Upstream.Flavor)
 	v.flows(c.Flows)
 	return v.errs
 }
