@@ -953,3 +953,7 @@ func binlogEnd(ctx context.Context, db *sql.DB) (schema.Position, error) {
 	}
 	return schema.Position{File: file, Pos: pos}, rows.Err()
 }
+
+// BinlogEnd is the binlog end (SHOW MASTER STATUS) of the server db
+// reaches.
+func BinlogEnd(ctx context.Context, db *sql.DB) (schema.Position, error) { return binlogEnd(ctx, db) }
