@@ -39,11 +39,17 @@ func rebuild(ctx context.Context, cfg *config.Config, reg *functions.Registry, n
 		return err
 	}
 	defer reader.Close()
-	view, err := reader.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("flow %s: %w", name, err)
+	if cfg.SnapshotMethod() == config.SnapshotWindows {
+		if _, _, err := reader.WindowStart(ctx); err != nil { // on MySQL: GTIDs
+			return fmt.Errorf("flow %s: %w", name, err)
+		}
+	} else {
+		view, err := reader.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("flow %s: %w", name, err)
+		}
+		view.Close()
 	}
-	view.Close()
 	for _, t := range f.Tables {
 		if _, err := reader.Table(ctx, t); err != nil {
 			return fmt.Errorf("flow %s: %w", name, err)

@@ -46,6 +46,9 @@ type SnapshotOptions struct {
 	ChunkRows int
 	MaxRows   int
 	MaxDelay  time.Duration
+	// Method is how rows are read consistently with the binlog:
+	// SnapshotView ("" too) or SnapshotWindows. See README.md, "Snapshots".
+	Method string
 	// Progress, when set, is told of each flow's snapshot as it advances
 	// (after each chunk, and once done). It is called on the flow's
 	// goroutine: it must be quick and must not block.
@@ -72,6 +75,12 @@ type SnapshotStatus struct {
 	Resumes       int
 	ResumedAtRows uint64
 }
+
+// Snapshot methods.
+const (
+	SnapshotView    = "view"
+	SnapshotWindows = "windows"
+)
 
 // Snapshot phases.
 const (
@@ -189,21 +198,36 @@ func (e *Engine) snapshotFlow(ctx context.Context, r *runner) (connectors.Checkp
 		}
 		estimate += n
 	}
-	view, err := so.Reader.Begin(ctx)
-	if err != nil {
-		return fail(err)
+	windows := so.Method == SnapshotWindows
+	var view *snapshot.View
+	var start schema.Position
+	var startGTID string
+	if windows {
+		if start, startGTID, err = so.Reader.WindowStart(ctx); err != nil {
+			return fail(err)
+		}
+	} else {
+		if view, err = so.Reader.Begin(ctx); err != nil {
+			return fail(err)
+		}
+		defer view.Close()
+		start, startGTID = view.Pos, view.GTID
 	}
-	defer view.Close()
-	s := &snapshotRun{e: e, r: r, store: store, tables: tables, view: view,
-		next: connectors.SnapshotProgress{Flow: name, Pos: view.Pos, GTID: view.GTID, ServerID: serverID, ServerUUID: serverUUID,
+	s := &snapshotRun{e: e, r: r, store: store, tables: tables, view: view, windows: windows,
+		next: connectors.SnapshotProgress{Flow: name, Pos: start, GTID: startGTID, ServerID: serverID, ServerUUID: serverUUID,
 			TableName: tables[0].Name, Estimate: estimate, Started: time.Now()}}
 	if fresh {
 		if has {
 			p := prog
 			s.prev = &p // requested by a rebuild
 		}
-		r.log.Info().Str("position", view.Pos.String()).Strs("tables", r.spec.Tables).Uint64("rows_estimate", estimate).
-			Msg("snapshot: consistent view opened, copying the tables")
+		if windows {
+			r.log.Info().Str("position", start.String()).Strs("tables", r.spec.Tables).Uint64("rows_estimate", estimate).
+				Msg("snapshot: copying the tables in windows reconciled with the binlog (no long view)")
+		} else {
+			r.log.Info().Str("position", view.Pos.String()).Strs("tables", r.spec.Tables).Uint64("rows_estimate", estimate).
+				Msg("snapshot: consistent view opened, copying the tables")
+		}
 	} else {
 		p := prog
 		s.prev = &p
@@ -218,6 +242,18 @@ func (e *Engine) snapshotFlow(ctx context.Context, r *runner) (connectors.Checkp
 		if s.lastKey, err = snapshot.DecodeKey(prog.LastKey); err != nil {
 			return fail(err)
 		}
+		if windows {
+			// The windows go on from the recorded position: the first
+			// window's binlog brings the copied range up to date.
+			r.log.Info().Str("table", prog.TableName).Str("after_key", prog.LastKey).Uint64("rows_done", prog.Rows).
+				Int("resumes", s.next.Resumes).Str("recorded_position", prog.Pos.String()).
+				Msg("snapshot: resuming after the last committed chunk; windows go on from the recorded position")
+			cp, err := s.copyWindows(ctx)
+			if err != nil {
+				return fail(err)
+			}
+			return cp, nil
+		}
 		r.log.Info().Str("table", prog.TableName).Str("after_key", prog.LastKey).Uint64("rows_done", prog.Rows).
 			Int("resumes", s.next.Resumes).Str("recorded_position", prog.Pos.String()).Str("position", view.Pos.String()).
 			Msg("snapshot: resuming after the last committed chunk; catching up the copied rows from the recorded position to the new view's")
@@ -226,7 +262,11 @@ func (e *Engine) snapshotFlow(ctx context.Context, r *runner) (connectors.Checkp
 		}
 		s.next.Pos, s.next.GTID = view.Pos, view.GTID
 	}
-	cp, err := s.copy(ctx)
+	copy := s.copy
+	if windows {
+		copy = s.copyWindows
+	}
+	cp, err := copy(ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -239,7 +279,9 @@ type snapshotRun struct {
 	r      *runner
 	store  SnapshotStore
 	tables []*snapshot.Table
-	view   *snapshot.View
+	view   *snapshot.View // nil with windows
+	// windows: the windows method (no view; see snapshotwindows.go; the name must not end in _windows, a GOOS suffix).
+	windows bool
 	// prev is the progress stored downstream (nil: none), next the
 	// progress of what the chain holds once committed.
 	prev       *connectors.SnapshotProgress
@@ -253,6 +295,9 @@ type snapshotRun struct {
 // the table being copied and the last key copied of it.
 func (s *snapshotRun) where() string {
 	w := "view at " + s.next.Pos.String()
+	if s.windows {
+		w = "windows at " + s.next.Pos.String()
+	}
 	if s.next.TableName != "" {
 		w += ", table " + s.next.TableName
 	}
@@ -343,22 +388,9 @@ func (s *snapshotRun) catchUp(ctx context.Context, until schema.Position) error 
 					*img.out = img.in
 				}
 			}
-			op := schema.Update
-			switch {
-			case before == nil && after == nil:
-				continue
-			case before == nil:
-				op = schema.Insert
-			case after == nil:
-				op = schema.Delete
-			}
-			change = functions.Change{Op: op, Layout: r.layouts.Of(row.Table), Table: row.Table, Before: before, After: after, Txn: txn, Seq: i}
-			if err := r.spec.Chain.Process(&change); err != nil {
-				err = fmt.Errorf("table %s, %s at binlog %s (gtid %q): %w", row.Table.FullName(), op, txn.End, txn.GTID, err)
-				r.noteError(ErrorFunction, err)
+			if err := s.applyInside(txn, i, before, after, &change); err != nil {
 				return err
 			}
-			r.stats.rowsIn.Add(1)
 		}
 		if txn.GTID != "" {
 			if err := gtids.Update(txn.GTID); err != nil {
@@ -374,6 +406,30 @@ func (s *snapshotRun) catchUp(ctx context.Context, until schema.Position) error 
 		}
 		return nil
 	})
+}
+
+// applyInside applies the images of row change i of txn that are inside
+// the copied range (before, after; nil: outside or none) through the chain:
+// an update whose key crossed the range's boundary applies its inside half.
+func (s *snapshotRun) applyInside(txn *schema.Txn, i int, before, after []any, change *functions.Change) error {
+	r, row := s.r, &txn.Rows[i]
+	op := schema.Update
+	switch {
+	case before == nil && after == nil:
+		return nil
+	case before == nil:
+		op = schema.Insert
+	case after == nil:
+		op = schema.Delete
+	}
+	*change = functions.Change{Op: op, Layout: r.layouts.Of(row.Table), Table: row.Table, Before: before, After: after, Txn: txn, Seq: i}
+	if err := r.spec.Chain.Process(change); err != nil {
+		err = fmt.Errorf("table %s, %s at binlog %s (gtid %q): %w", row.Table.FullName(), op, txn.End, txn.GTID, err)
+		r.noteError(ErrorFunction, err)
+		return err
+	}
+	r.stats.rowsIn.Add(1)
+	return nil
 }
 
 // chunk is one keyset query's rows, read ahead of the chain.
@@ -472,12 +528,18 @@ func (s *snapshotRun) copy(ctx context.Context) (connectors.Checkpoint, error) {
 	if err := s.commit(ctx, true); err != nil {
 		return connectors.Checkpoint{}, err
 	}
-	cp := connectors.Checkpoint{Flow: r.spec.Name, Pos: s.view.Pos, GTID: s.view.GTID, ServerID: s.next.ServerID, ServerUUID: s.next.ServerUUID}
+	return s.done(), nil
+}
+
+// done reports the snapshot done and returns its checkpoint (committed).
+func (s *snapshotRun) done() connectors.Checkpoint {
+	r := s.r
+	cp := connectors.Checkpoint{Flow: r.spec.Name, Pos: s.next.Pos, GTID: s.next.GTID, ServerID: s.next.ServerID, ServerUUID: s.next.ServerUUID}
 	st := s.status(SnapshotDone)
 	s.e.snapshotNoted(st)
 	r.log.Info().Str("position", cp.Pos.String()).Uint64("rows", s.next.Rows).Int("resumes", s.next.Resumes).
 		Dur("took", time.Since(s.next.Started)).Msg("snapshot done: streaming from its position")
-	return cp, nil
+	return cp
 }
 
 // commit writes what the chain holds with the progress (last: with the
@@ -488,7 +550,9 @@ func (s *snapshotRun) commit(ctx context.Context, last bool) error {
 	b := &connectors.Batch{}
 	var next *connectors.SnapshotProgress
 	if last {
-		b.Checkpoint = connectors.Checkpoint{Flow: r.spec.Name, Pos: s.view.Pos, GTID: s.view.GTID, ServerID: s.next.ServerID, ServerUUID: s.next.ServerUUID}
+		// The position the copied rows stand at: the view's (after
+		// catchUp or from the start), or the last window's end.
+		b.Checkpoint = connectors.Checkpoint{Flow: r.spec.Name, Pos: s.next.Pos, GTID: s.next.GTID, ServerID: s.next.ServerID, ServerUUID: s.next.ServerUUID}
 	} else {
 		p := s.next
 		next = &p

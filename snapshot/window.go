@@ -2,7 +2,7 @@ package snapshot
 
 // The "windows" snapshot method: no long consistent view. A table is read
 // in windows of a few chunks, each window reconciled with the binlog
-// written meanwhile (see flow/snapshot_windows.go and README.md,
+// written meanwhile (see flow/snapshotwindows.go and README.md,
 // "Snapshots"). What a window needs from the upstream is here: where a
 // snapshot starts, the window's rows, the position W whose transactions
 // they all include and the binlog end H after them; and the merge of the
