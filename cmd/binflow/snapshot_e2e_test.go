@@ -31,6 +31,15 @@ max_delay = "20ms"
 progress_interval = "200ms"
 `
 
+// snapshotWindowsConfig is snapshotConfig with the windows method: about
+// max_rows rows per window, reconciled with the binlog written meanwhile.
+const snapshotWindowsConfig = snapshotConfig + `method = "windows"
+`
+
+// windowsStores are the stores the windows method's end-to-end tests run
+// against (the method is upstream-side: two stores keep the time down).
+var windowsStores = []string{storeMySQL, storeSQLite}
+
 // preload writes orders and customers in bulk, before binflow starts.
 func (e *env) preload(orders, customers int) {
 	e.t.Helper()
@@ -155,8 +164,24 @@ func (e *env) runCommand(args ...string) (string, int) {
 // exactly once, although the table is written to during the snapshot; in
 // every store.
 func TestSnapshotWithConcurrentWriter(t *testing.T) {
-	forEachStore(t, func(t *testing.T, store string) {
-		e := newEnv(t, envOptions{store: store, extraFlow: snapshotConfig})
+	forEachStore(t, func(t *testing.T, store string) { snapshotWithConcurrentWriter(t, store, false) })
+}
+
+// The same with snapshot.method = "windows" (no long view): each window's
+// rows reconciled with the binlog written while they were read.
+func TestSnapshotWindowsWithConcurrentWriter(t *testing.T) {
+	for _, store := range windowsStores {
+		t.Run(store, func(t *testing.T) { snapshotWithConcurrentWriter(t, store, true) })
+	}
+}
+
+func snapshotWithConcurrentWriter(t *testing.T, store string, windows bool) {
+	{
+		cfg, opened := snapshotConfig, "consistent view opened"
+		if windows {
+			cfg, opened = snapshotWindowsConfig, "copying the tables in windows"
+		}
+		e := newEnv(t, envOptions{store: store, extraFlow: cfg})
 		e.preload(10000, 1000)
 		w := e.startWriter()
 		p := e.startSnapshotting()
@@ -166,14 +191,17 @@ func TestSnapshotWithConcurrentWriter(t *testing.T) {
 		e.caughtUp(60 * time.Second)
 		rows := e.verify()
 		out := p.out.String()
-		for _, want := range []string{"consistent view opened", "snapshot done", "snapshot progress"} {
+		for _, want := range []string{opened, "snapshot done", "snapshot progress"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("binflow's log lacks %q", want)
 			}
 		}
 		e.stop(p)
+		if windows && strings.Contains(out, "consistent view opened") {
+			t.Errorf("the windows method opened a long consistent view")
+		}
 		t.Logf("snapshot of 11000 rows under %d concurrent transactions: %d derived rows verified", txns, rows)
-	})
+	}
 }
 
 var resumedRE = regexp.MustCompile(`"flow":"([a-z_]+)".*"rows_done":(\d+).*snapshot: resuming after the last committed chunk`)
@@ -182,8 +210,20 @@ var resumedRE = regexp.MustCompile(`"flow":"([a-z_]+)".*"rows_done":(\d+).*snaps
 // last committed chunk (not from zero) and the result is exact; in every
 // store.
 func TestSnapshotResumesAfterKill9(t *testing.T) {
-	forEachStore(t, func(t *testing.T, store string) {
-		e := newEnv(t, envOptions{store: store, extraFlow: snapshotConfig})
+	forEachStore(t, func(t *testing.T, store string) { snapshotResumesAfterKill9(t, store, snapshotConfig) })
+}
+
+// The same with snapshot.method = "windows": a restart goes on with the
+// windows from the recorded position (no view to catch up to).
+func TestSnapshotWindowsResumesAfterKill9(t *testing.T) {
+	for _, store := range windowsStores {
+		t.Run(store, func(t *testing.T) { snapshotResumesAfterKill9(t, store, snapshotWindowsConfig) })
+	}
+}
+
+func snapshotResumesAfterKill9(t *testing.T, store, cfg string) {
+	{
+		e := newEnv(t, envOptions{store: store, extraFlow: cfg})
 		e.preload(20000, 2000)
 		w := e.startWriter()
 		resumed := map[string]int{}
@@ -232,7 +272,7 @@ func TestSnapshotResumesAfterKill9(t *testing.T) {
 		}
 		e.stop(p)
 		t.Logf("2 kills mid-snapshot under %d concurrent transactions: resumed at %d rows; %d derived rows verified", txns, resumed["orders_copy"], rows)
-	})
+	}
 }
 
 // verify passes on a correct flow, also while binflow runs and the
