@@ -254,35 +254,31 @@ func MergeWindow(read [][]any, keyOf func([]any) []any, images []Image, compare 
 	if cmpErr != nil {
 		return nil, cmpErr
 	}
+	// Each image is found in the rows read by binary search: a few compares
+	// per image, not one per row read (a compare in a collation may ask
+	// the server).
 	out := make([][]any, 0, len(read)+len(last))
-	i, j := 0, 0
-	for i < len(read) || j < len(last) {
-		var c int
-		switch {
-		case i == len(read):
-			c = 1
-		case j == len(last):
-			c = -1
-		default:
-			c = cmp(keyOf(read[i]), last[j].Key)
+	i := 0
+	for _, im := range last {
+		lo, hi := i, len(read)
+		for lo < hi {
+			mid := int(uint(lo+hi) >> 1)
+			if cmp(keyOf(read[mid]), im.Key) < 0 {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
 		}
-		switch {
-		case c < 0:
-			out = append(out, read[i])
-			i++
-		case c > 0:
-			if last[j].Row != nil {
-				out = append(out, last[j].Row)
-			}
-			j++
-		default:
-			if last[j].Row != nil {
-				out = append(out, last[j].Row)
-			}
-			i++
-			j++
+		out = append(out, read[i:lo]...)
+		i = lo
+		if i < len(read) && cmp(keyOf(read[i]), im.Key) == 0 {
+			i++ // replaced or deleted
+		}
+		if im.Row != nil {
+			out = append(out, im.Row)
 		}
 	}
+	out = append(out, read[i:]...)
 	if cmpErr != nil {
 		return nil, cmpErr
 	}
