@@ -17,6 +17,9 @@ package flow
 // applies its inside half), which brings the copied rows to P2; then it
 // copies the rest of the range at P2. Every row is then counted once, as it
 // is at P2, and streaming continues from P2. See README.md, "Snapshots".
+//
+// That is the view method. The windows method (snapshotwindows.go) needs
+// no view: it repeats the resume step window by window.
 
 import (
 	"context"
@@ -62,7 +65,7 @@ type SnapshotStatus struct {
 	// the rows already copied), "copying" or "done".
 	Phase string
 	// Table is the table being copied; Position the binlog position of the
-	// view (or of the catch-up).
+	// view (or of the catch-up, or of the last window).
 	Table    string
 	Position schema.Position
 	// Rows copied so far (also by earlier runs of the same snapshot) of an
