@@ -2,8 +2,9 @@ package config
 
 // Snapshot tunes the initial snapshot of a flow that has no checkpoint (with
 // upstream.start = "snapshot", the default) and of a flow being rebuilt: the
-// existing rows of its tables are read in primary-key chunks from one
-// consistent view of the upstream and applied before streaming begins.
+// existing rows of its tables are read in primary-key chunks, consistently
+// with the binlog (one consistent view, or windows reconciled with the
+// binlog: see Method), and applied before streaming begins.
 type Snapshot struct {
 	// ChunkRows is how many rows one keyset query reads (WHERE pk > last
 	// ORDER BY pk LIMIT chunk_rows). Default 10000.
