@@ -205,11 +205,13 @@ func (e *Engine) snapshotFlow(ctx context.Context, r *runner) (connectors.Checkp
 	var view *snapshot.View
 	var start schema.Position
 	var startGTID string
-	if windows {
+	switch {
+	case windows && fresh:
 		if start, startGTID, err = so.Reader.WindowStart(ctx); err != nil {
 			return fail(err)
 		}
-	} else {
+	case windows: // resumed from the recorded position, below
+	default:
 		if view, err = so.Reader.Begin(ctx); err != nil {
 			return fail(err)
 		}
@@ -265,11 +267,11 @@ func (e *Engine) snapshotFlow(ctx context.Context, r *runner) (connectors.Checkp
 		}
 		s.next.Pos, s.next.GTID = view.Pos, view.GTID
 	}
-	copy := s.copy
+	run := s.copy
 	if windows {
-		copy = s.copyWindows
+		run = s.copyWindows
 	}
-	cp, err := copy(ctx)
+	cp, err := run(ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -283,7 +285,8 @@ type snapshotRun struct {
 	store  SnapshotStore
 	tables []*snapshot.Table
 	view   *snapshot.View // nil with windows
-	// windows: the windows method (no view; see snapshotwindows.go; the name must not end in _windows, a GOOS suffix).
+	// windows: the windows method, without a view (snapshotwindows.go: a
+	// file name ending in _windows would build on Windows only).
 	windows bool
 	// prev is the progress stored downstream (nil: none), next the
 	// progress of what the chain holds once committed.
