@@ -24,4 +24,7 @@ type FlowError struct {
 	// Checkpoint is the flow's checkpoint position when it failed; zero
 	// when it had none (it failed in its snapshot, say).
 	Checkpoint schema.Position
+	// Resumed is when binflow next started the flow after the failure;
+	// zero while it has not.
+	Resumed time.Time
 }

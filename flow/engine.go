@@ -82,6 +82,13 @@ type FlowErrorRecorder interface {
 	RecordFlowError(ctx context.Context, e connectors.FlowError) error
 }
 
+// FlowResumeRecorder notes, when binflow starts a flow again, that the
+// failure recorded before is behind it: offline status then shows it as
+// the flow's last error, no longer as its state.
+type FlowResumeRecorder interface {
+	FlowResumed(ctx context.Context, flow string, at time.Time) error
+}
+
 // recordTimeout bounds recording a failure downstream.
 const recordTimeout = 10 * time.Second
 
@@ -172,6 +179,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		detached := e.isDetached(r) // the reader has not started: no wait
 		go func() {
 			defer wg.Done()
+			e.recordResumed(r)
 			if err := e.runFlow(ctx, r, detached); err != nil && ctx.Err() == nil {
 				r.fail(err)
 				e.recordFailure(r)
@@ -266,6 +274,24 @@ func (e *Engine) recordFailure(r *runner) {
 	if err := rec.RecordFlowError(ctx, fe); err != nil {
 		r.log.Warn().Err(err).Msg("cannot record the flow's failure downstream; `binflow status` shows it only while binflow runs")
 	}
+}
+
+// recordResumed notes downstream, in the background, that the flow runs
+// again (see FlowResumeRecorder). Only a failure recorded before now is
+// marked, so a failure of this run, even one recorded first, stands.
+func (e *Engine) recordResumed(r *runner) {
+	rec, ok := e.store.(FlowResumeRecorder)
+	if !ok {
+		return
+	}
+	at := time.Now()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+		defer cancel()
+		if err := rec.FlowResumed(ctx, r.spec.Name, at); err != nil {
+			r.log.Warn().Err(err).Msg("cannot note downstream that the flow runs again; offline `binflow status` may show its last failure as its state")
+		}
+	}()
 }
 
 // truncateUTF8 cuts s to at most n bytes, at a character boundary.

@@ -41,8 +41,9 @@ type OfflineInput struct {
 // upper bound: binflow's own view, live, is sharper).
 //
 // A flow's last recorded failure is its LastError; the flow is failed while
-// that failure is newer than its checkpoint: the checkpoint is still the
-// one it failed at (or it has none), so it has not committed since.
+// that failure is newer than its checkpoint (the checkpoint is still the
+// one it failed at, or it has none, so it has not committed since) and
+// binflow has not started the flow again since (Resumed).
 func Offline(in OfflineInput) Report {
 	r := Report{Time: in.Now, Source: "offline", Phase: PhaseUnknown, MaxLagSeconds: in.MaxLag.Seconds(), Flows: []Flow{}}
 	if in.State == StateNotRunning {
@@ -81,7 +82,7 @@ func Offline(in OfflineInput) Report {
 		cp, ok := byName[name]
 		f := Flow{Name: name, Checkpoint: checkpoint(cp)}
 		fe, hasErr := errs[name]
-		failed := hasErr && (!ok || cp.Pos == fe.Checkpoint)
+		failed := hasErr && fe.Resumed.IsZero() && (!ok || cp.Pos == fe.Checkpoint)
 		if hasErr {
 			f.LastError = &Error{Message: fe.Message, Kind: fe.Kind, Time: fe.At}
 		}

@@ -210,21 +210,25 @@ func TestOfflineReportShowsLastErrors(t *testing.T) {
 	failedAt := t0.Add(-10 * time.Minute)
 	r := Offline(OfflineInput{
 		Now:   t0,
-		Flows: []string{"stopped", "recovered", "in_snapshot", "fine"},
+		Flows: []string{"stopped", "recovered", "in_snapshot", "fine", "restarted"},
 		Checkpoints: []connectors.Checkpoint{
 			{Flow: "stopped", Pos: at("bin.000003", 100)},
 			{Flow: "recovered", Pos: at("bin.000003", 400)},
 			{Flow: "fine", Pos: at("bin.000003", 400)},
+			{Flow: "restarted", Pos: at("bin.000003", 100)},
 		},
 		Errors: []connectors.FlowError{
 			{Flow: "stopped", Kind: "downstream", Message: "flow stopped: commit batch at bin.000003:200 to t: table missing", At: failedAt,
 				Checkpoint: at("bin.000003", 100)},
 			{Flow: "recovered", Kind: "function", Message: "flow recovered: boom", At: failedAt, Checkpoint: at("bin.000003", 100)},
 			{Flow: "in_snapshot", Kind: "internal", Message: "flow in_snapshot: table shop.t has no primary key", At: failedAt},
+			// Started again since, with nothing to commit: not failed.
+			{Flow: "restarted", Kind: "downstream", Message: "flow restarted: gone", At: failedAt, Checkpoint: at("bin.000003", 100),
+				Resumed: failedAt.Add(time.Minute)},
 		},
 		UpstreamPos: at("bin.000003", 400), Binlogs: binlogs, State: StateUnknown, Why: "no [http] listen", MaxLag: 30 * time.Second,
 	})
-	want := map[string]string{"stopped": "failed", "recovered": StateUnknown, "in_snapshot": "failed", "fine": StateUnknown}
+	want := map[string]string{"stopped": "failed", "recovered": StateUnknown, "in_snapshot": "failed", "fine": StateUnknown, "restarted": StateUnknown}
 	for _, f := range r.Flows {
 		if f.State != want[f.Name] {
 			t.Errorf("flow %s: state %q, want %q", f.Name, f.State, want[f.Name])

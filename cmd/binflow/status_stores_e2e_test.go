@@ -424,10 +424,24 @@ func TestOfflineStatusShowsTheLastErrorInEveryStore(t *testing.T) {
 			}
 		}
 
-		// The table back, binflow again: the flow applies what it missed,
-		// its checkpoint moves, and it is failed no more; the error stays
-		// as its last.
+		// The table back, binflow again, nothing new upstream: the flow runs
+		// again, so offline it is failed no more, although its checkpoint
+		// has not moved; the error stays as its last.
 		e.createTables(doomedDDL)
+		p = e.start()
+		e.waitFor(30*time.Second, "binflow to note that flow doomed runs again", func() bool {
+			var n int
+			err := e.down.QueryRow("SELECT COUNT(*) FROM " + e.tbl("binflow_flow_errors") + " WHERE flow = 'doomed' AND resumed_at IS NOT NULL").Scan(&n)
+			return err == nil && n == 1
+		})
+		e.stop(p)
+		text, r = e.offlineStatus()
+		if doomed := flowIn(r, "doomed"); doomed.State == "failed" || doomed.LastError == nil || !doomed.LastError.Time.Equal(le.Time) {
+			t.Errorf("flow doomed restarted with nothing to apply: state %q, last error %+v (was %+v)\n%s", doomed.State, doomed.LastError, le, text)
+		}
+
+		// binflow again, and an order: the flow applies what it missed, its
+		// checkpoint moves; still not failed, the error still its last.
 		p = e.start()
 		e.exec(e.up, "INSERT INTO `"+e.shop+"`.orders (customer_id, amount, status, created_at) VALUES (2, 19.99, 'new', NOW(6))")
 		e.caughtUp(30 * time.Second)

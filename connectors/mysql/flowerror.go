@@ -17,8 +17,8 @@ import (
 const (
 	recordFlowErrorSQL = "INSERT INTO `" + connectors.FlowErrorTable + "` (`flow`,`kind`,`message`,`failed_at`,`binlog_file`,`binlog_pos`)" +
 		" VALUES (?,?,?,?,?,?) ON DUPLICATE KEY UPDATE `kind`=VALUES(`kind`),`message`=VALUES(`message`)," +
-		"`failed_at`=VALUES(`failed_at`),`binlog_file`=VALUES(`binlog_file`),`binlog_pos`=VALUES(`binlog_pos`)"
-	selectFlowErrorsSQL = "SELECT `flow`,`kind`,`message`,`failed_at`,`binlog_file`,`binlog_pos` FROM `" +
+		"`failed_at`=VALUES(`failed_at`),`binlog_file`=VALUES(`binlog_file`),`binlog_pos`=VALUES(`binlog_pos`),`resumed_at`=NULL"
+	selectFlowErrorsSQL = "SELECT `flow`,`kind`,`message`,`failed_at`,`binlog_file`,`binlog_pos`,`resumed_at` FROM `" +
 		connectors.FlowErrorTable + "` ORDER BY `flow`"
 )
 
@@ -50,11 +50,11 @@ func (s *Store) FlowErrors(ctx context.Context) ([]connectors.FlowError, error) 
 	var out []connectors.FlowError
 	for rows.Next() {
 		var (
-			e   connectors.FlowError
-			at  sql.NullTime
-			pos uint64
+			e           connectors.FlowError
+			at, resumed sql.NullTime
+			pos         uint64
 		)
-		if err := rows.Scan(&e.Flow, &e.Kind, &e.Message, &at, &e.Checkpoint.File, &pos); err != nil {
+		if err := rows.Scan(&e.Flow, &e.Kind, &e.Message, &at, &e.Checkpoint.File, &pos, &resumed); err != nil {
 			return nil, fmt.Errorf("mysql connector: read flow errors from database %q: %w", s.database, err)
 		}
 		if pos > math.MaxUint32 {
@@ -64,10 +64,28 @@ func (s *Store) FlowErrors(ctx context.Context) ([]connectors.FlowError, error) 
 		if at.Valid {
 			e.At = at.Time.In(time.UTC)
 		}
+		if resumed.Valid {
+			e.Resumed = resumed.Time.In(time.UTC)
+		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("mysql connector: read flow errors from database %q: %w", s.database, err)
 	}
 	return out, nil
+}
+
+// FlowResumed records that binflow started the flow again at the time at,
+// on its failure recorded before then (a failure recorded later stands).
+func (s *Store) FlowResumed(ctx context.Context, flow string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, "UPDATE `"+connectors.FlowErrorTable+"` SET `resumed_at` = ? WHERE `flow` = ? AND `resumed_at` IS NULL AND `failed_at` < ?",
+		at.UTC(), flow, at.UTC())
+	if err != nil {
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && me.Number == erNoSuchTable {
+			return nil
+		}
+		return fmt.Errorf("mysql connector: record that flow %s runs again in database %q: %w", flow, s.database, err)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/binflow/binflow/connectors"
@@ -21,7 +22,7 @@ func (c *Core) RecordFlowError(ctx context.Context, e connectors.FlowError) erro
 	}
 	q := `INSERT INTO "` + connectors.FlowErrorTable + `" ("flow","kind","message","failed_at","binlog_file","binlog_pos") VALUES (` +
 		c.d.params(6) + `) ON CONFLICT ("flow") DO UPDATE SET "kind"=EXCLUDED."kind","message"=EXCLUDED."message",` +
-		`"failed_at"=EXCLUDED."failed_at","binlog_file"=EXCLUDED."binlog_file","binlog_pos"=EXCLUDED."binlog_pos"`
+		`"failed_at"=EXCLUDED."failed_at","binlog_file"=EXCLUDED."binlog_file","binlog_pos"=EXCLUDED."binlog_pos","resumed_at"=NULL`
 	if _, err := c.db.ExecContext(ctx, q, e.Flow, e.Kind, e.Message, at, e.Checkpoint.File, int64(e.Checkpoint.Pos)); err != nil {
 		return fail(c.missing(err))
 	}
@@ -34,7 +35,7 @@ func (c *Core) FlowErrors(ctx context.Context) ([]connectors.FlowError, error) {
 	fail := func(err error) error {
 		return fmt.Errorf("%s connector: read flow errors from %s: %w", c.d.Name, c.where, err)
 	}
-	rows, err := c.db.QueryContext(ctx, `SELECT "flow","kind","message","failed_at","binlog_file","binlog_pos" FROM "`+
+	rows, err := c.db.QueryContext(ctx, `SELECT "flow","kind","message","failed_at","binlog_file","binlog_pos","resumed_at" FROM "`+
 		connectors.FlowErrorTable+`"`+c.d.FlowOrder)
 	if err != nil {
 		if c.d.MissingTable(err) {
@@ -46,11 +47,11 @@ func (c *Core) FlowErrors(ctx context.Context) ([]connectors.FlowError, error) {
 	var out []connectors.FlowError
 	for rows.Next() {
 		var (
-			e   connectors.FlowError
-			at  any
-			pos int64
+			e           connectors.FlowError
+			at, resumed any
+			pos         int64
 		)
-		if err := rows.Scan(&e.Flow, &e.Kind, &e.Message, &at, &e.Checkpoint.File, &pos); err != nil {
+		if err := rows.Scan(&e.Flow, &e.Kind, &e.Message, &at, &e.Checkpoint.File, &pos, &resumed); err != nil {
 			return nil, fail(err)
 		}
 		if pos < 0 || pos > math.MaxUint32 {
@@ -64,10 +65,39 @@ func (c *Core) FlowErrors(ctx context.Context) ([]connectors.FlowError, error) {
 		if t, ok := t.(time.Time); ok {
 			e.At = t.In(time.UTC)
 		}
+		if t, err = c.d.ScanTime(resumed); err != nil {
+			return nil, fail(fmt.Errorf("flow %s: resumed_at: %w", e.Flow, err))
+		}
+		if t, ok := t.(time.Time); ok {
+			e.Resumed = t.In(time.UTC)
+		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fail(err)
 	}
 	return out, nil
+}
+
+// FlowResumed records that binflow started the flow again at the time at,
+// on its failure recorded before then (a failure recorded later stands).
+func (c *Core) FlowResumed(ctx context.Context, flow string, at time.Time) error {
+	v, err := c.d.Normalize(at.UTC())
+	if err != nil {
+		return err
+	}
+	var q strings.Builder
+	q.WriteString(`UPDATE "` + connectors.FlowErrorTable + `" SET "resumed_at" = `)
+	c.d.placeholder(&q, 0)
+	q.WriteString(` WHERE "flow" = `)
+	c.d.placeholder(&q, 1)
+	q.WriteString(` AND "resumed_at" IS NULL AND "failed_at" < `)
+	c.d.placeholder(&q, 2)
+	if _, err := c.db.ExecContext(ctx, q.String(), v, flow, v); err != nil {
+		if c.d.MissingTable(err) {
+			return nil
+		}
+		return fmt.Errorf("%s connector: record that flow %s runs again in %s: %w", c.d.Name, flow, c.where, err)
+	}
+	return nil
 }

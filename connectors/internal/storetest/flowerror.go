@@ -63,4 +63,52 @@ func flowErrors(t *testing.T, h Harness) {
 	if got, err = s.FlowErrors(ctx); err != nil || len(got) != 2 || !same(got[1], later) {
 		t.Errorf("after a later failure: %+v, %v; want it replaced by %+v", got, err, later)
 	}
+
+	// binflow starts the flow again: the failure is behind it; a start
+	// before the failure (a failure of that run) leaves it standing; a new
+	// failure stands again.
+	r, ok := s.(interface {
+		FlowResumed(ctx context.Context, flow string, at time.Time) error
+	})
+	if !ok {
+		t.Fatalf("%T does not record that a flow runs again", s)
+	}
+	resumed := func() time.Time {
+		t.Helper()
+		got, err := s.FlowErrors(ctx)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("FlowErrors = %+v, %v", got, err)
+		}
+		return got[1].Resumed
+	}
+	if err := r.FlowResumed(ctx, "orders", later.At.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := resumed(); !got.IsZero() {
+		t.Errorf("a start before the failure marked it resumed at %v", got)
+	}
+	start := later.At.Add(time.Minute)
+	if err := r.FlowResumed(ctx, "orders", start); err != nil {
+		t.Fatal(err)
+	}
+	if got := resumed(); !got.Equal(start) || got.Location() != time.UTC {
+		t.Errorf("Resumed = %v, want %v in UTC", got, start)
+	}
+	if err := r.FlowResumed(ctx, "orders", start.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := resumed(); !got.Equal(start) {
+		t.Errorf("a second start moved Resumed to %v, want the first, %v", got, start)
+	}
+	again := later
+	again.At = start.Add(2 * time.Hour)
+	if err := s.RecordFlowError(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if got := resumed(); !got.IsZero() {
+		t.Errorf("a new failure kept Resumed %v; want none", got)
+	}
+	if err := r.FlowResumed(ctx, "nobody", start); err != nil {
+		t.Errorf("FlowResumed of a flow without a failure: %v", err)
+	}
 }
