@@ -58,18 +58,12 @@ func (c *Core) FlowErrors(ctx context.Context) ([]connectors.FlowError, error) {
 			return nil, fail(fmt.Errorf("flow %s: binlog position %d does not fit in 32 bits", e.Flow, pos))
 		}
 		e.Checkpoint.Pos = uint32(pos)
-		t, err := c.d.ScanTime(at)
-		if err != nil {
+		var err error
+		if e.At, err = c.utcTime(at); err != nil {
 			return nil, fail(fmt.Errorf("flow %s: failed_at: %w", e.Flow, err))
 		}
-		if t, ok := t.(time.Time); ok {
-			e.At = t.In(time.UTC)
-		}
-		if t, err = c.d.ScanTime(resumed); err != nil {
+		if e.Resumed, err = c.utcTime(resumed); err != nil {
 			return nil, fail(fmt.Errorf("flow %s: resumed_at: %w", e.Flow, err))
-		}
-		if t, ok := t.(time.Time); ok {
-			e.Resumed = t.In(time.UTC)
 		}
 		out = append(out, e)
 	}

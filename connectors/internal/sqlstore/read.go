@@ -3,8 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"time"
 
 	"github.com/binflow/binflow/connectors"
 )
@@ -39,23 +39,12 @@ func (c *Core) ReadTables(ctx context.Context, flow string, tables []string, fn 
 		}
 	}()
 
-	var pos, serverID int64
-	var commitTime any
-	err = conn.QueryRowContext(ctx, c.selectSQL+` WHERE "flow" = `+c.d.params(1), flow).
-		Scan(&cp.Flow, &cp.Pos.File, &pos, &cp.GTID, &serverID, &cp.ServerUUID, &commitTime)
+	cp, err = c.scanCheckpoint(conn.QueryRowContext(ctx, c.selectSQL+` WHERE "flow" = `+c.d.params(1), flow))
 	switch {
-	case err == sql.ErrNoRows:
+	case errors.Is(err, sql.ErrNoRows):
 		return cp, false, nil
 	case err != nil:
 		return cp, false, fail("the checkpoint of flow "+flow, c.missing(err))
-	}
-	if err := setPosition(&cp, pos, serverID); err != nil {
-		return cp, false, fail("the checkpoint of flow "+flow, err)
-	}
-	if t, err := c.d.ScanTime(commitTime); err != nil {
-		return cp, false, fail("the checkpoint of flow "+flow, err)
-	} else if t, isTime := t.(time.Time); isTime {
-		cp.CommitTime = t.UTC()
 	}
 	for _, table := range tables {
 		if err := c.readTable(ctx, conn, table, fn); err != nil {

@@ -64,12 +64,8 @@ func (c *Core) scanSnapshot(ctx context.Context, q rowQuerier, query, flow strin
 	case pos < 0 || pos > math.MaxUint32 || server < 0 || server > math.MaxUint32:
 		return p, false, fmt.Errorf("flow %s: snapshot position %d or server id %d does not fit in 32 bits", flow, pos, server)
 	}
-	t, err := c.d.ScanTime(started)
-	if err != nil {
+	if p.Started, err = c.utcTime(started); err != nil {
 		return p, false, fmt.Errorf("flow %s: snapshot started_at: %w", flow, err)
-	}
-	if t, ok := t.(time.Time); ok {
-		p.Started = t.In(time.UTC)
 	}
 	p.Pos.Pos, p.ServerID, p.Table, p.Rows, p.Estimate, p.Resumes = uint32(pos), uint32(server), int(tbl), rows, estimate, int(resumes)
 	return p, true, nil

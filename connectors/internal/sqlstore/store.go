@@ -420,23 +420,9 @@ func (c *Core) queryCheckpoints(ctx context.Context, where string, args ...any) 
 	defer rows.Close()
 	var out []connectors.Checkpoint
 	for rows.Next() {
-		var (
-			cp            connectors.Checkpoint
-			pos, serverID int64
-			commitTime    any
-		)
-		if err := rows.Scan(&cp.Flow, &cp.Pos.File, &pos, &cp.GTID, &serverID, &cp.ServerUUID, &commitTime); err != nil {
-			return nil, err
-		}
-		if err := setPosition(&cp, pos, serverID); err != nil {
-			return nil, err
-		}
-		t, err := c.d.ScanTime(commitTime)
+		cp, err := c.scanCheckpoint(rows)
 		if err != nil {
-			return nil, fmt.Errorf("flow %s: commit_time: %w", cp.Flow, err)
-		}
-		if t, ok := t.(time.Time); ok {
-			cp.CommitTime = t.In(time.UTC)
+			return nil, err
 		}
 		out = append(out, cp)
 	}
@@ -444,6 +430,40 @@ func (c *Core) queryCheckpoints(ctx context.Context, where string, args ...any) 
 		return nil, err
 	}
 	return out, nil
+}
+
+// scanCheckpoint reads a row of selectSQL.
+func (c *Core) scanCheckpoint(row interface{ Scan(dest ...any) error }) (connectors.Checkpoint, error) {
+	var (
+		cp            connectors.Checkpoint
+		pos, serverID int64
+		commitTime    any
+	)
+	if err := row.Scan(&cp.Flow, &cp.Pos.File, &pos, &cp.GTID, &serverID, &cp.ServerUUID, &commitTime); err != nil {
+		return cp, err
+	}
+	if err := setPosition(&cp, pos, serverID); err != nil {
+		return cp, err
+	}
+	t, err := c.utcTime(commitTime)
+	if err != nil {
+		return cp, fmt.Errorf("flow %s: commit_time: %w", cp.Flow, err)
+	}
+	cp.CommitTime = t
+	return cp, nil
+}
+
+// utcTime reads a stored time (the dialect's ScanTime) in UTC; NULL is the
+// zero time.
+func (c *Core) utcTime(v any) (time.Time, error) {
+	t, err := c.d.ScanTime(v)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if t, ok := t.(time.Time); ok {
+		return t.In(time.UTC), nil
+	}
+	return time.Time{}, nil
 }
 
 // CheckTable verifies, before any write, that a derived table exists and
