@@ -84,9 +84,13 @@ func qualify(cfg *config.Config, table string) string {
 	return cfg.Downstream.Database + "." + table
 }
 
-// ownTables checks that no other flow writes f's derived tables: rebuild
-// empties them, verify compares them whole.
-func ownTables(cfg *config.Config, f config.Flow) error {
+// ownedFlow finds the flow named name and checks that no other flow writes
+// its derived tables: rebuild empties them, verify compares them whole.
+func ownedFlow(cfg *config.Config, name string) (config.Flow, error) {
+	f, err := findFlow(cfg, name)
+	if err != nil {
+		return f, err
+	}
 	mine := map[string]bool{}
 	for _, t := range sinkTables(f) {
 		mine[qualify(cfg, t)] = true
@@ -97,11 +101,11 @@ func ownTables(cfg *config.Config, f config.Flow) error {
 		}
 		for _, t := range sinkTables(other) {
 			if mine[qualify(cfg, t)] {
-				return fmt.Errorf("flow %s shares its derived table %s with flow %s; rebuild and verify work on tables one flow owns", f.Name, t, other.Name)
+				return f, fmt.Errorf("flow %s shares its derived table %s with flow %s; rebuild and verify work on tables one flow owns", f.Name, t, other.Name)
 			}
 		}
 	}
-	return nil
+	return f, nil
 }
 
 // snapshotOptions reads the upstream as the binlog reader does.

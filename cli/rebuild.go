@@ -21,11 +21,8 @@ import (
 // snapshots the flow while its other flows go on; a stopped binflow does at
 // its next start.
 func rebuild(ctx context.Context, cfg *config.Config, reg *functions.Registry, name string, out io.Writer) error {
-	f, err := findFlow(cfg, name)
+	f, err := ownedFlow(cfg, name)
 	if err != nil {
-		return err
-	}
-	if err := ownTables(cfg, f); err != nil {
 		return err
 	}
 	// Everything a snapshot needs is checked before anything is deleted.

@@ -42,11 +42,8 @@ const verifyShown = 20
 //     applied in memory to empty tables: the flow's result as of P;
 //  5. 3 and 4 compared row by row (the columns the flow writes).
 func verify(ctx context.Context, cfg *config.Config, reg *functions.Registry, name string, out io.Writer) error {
-	f, err := findFlow(cfg, name)
+	f, err := ownedFlow(cfg, name)
 	if err != nil {
-		return err
-	}
-	if err := ownTables(cfg, f); err != nil {
 		return err
 	}
 	src, err := canal.NewSource(ctx, upstreamOptions(cfg, zerolog.Nop()))
