@@ -295,6 +295,59 @@ type snapshotRun struct {
 	lastKey    []any // of tables[next.Table], nil for none
 	resumedAt  uint64
 	lastCommit time.Time
+
+	index  map[string]int          // table name -> index in tables (tableOf)
+	keyIdx map[*schema.Table][]int // a definition's primary-key columns (imageKey)
+}
+
+// tableOf is the index in s.tables of the flow's table named name.
+func (s *snapshotRun) tableOf(name string) (int, bool) {
+	if s.index == nil {
+		s.index = make(map[string]int, len(s.tables))
+		for i, t := range s.tables {
+			s.index[t.Name] = i
+		}
+	}
+	j, ok := s.index[name]
+	return j, ok
+}
+
+// imageKey is the primary key of a binlog row image of s.tables[j], whose
+// definition in the binlog is t.
+func (s *snapshotRun) imageKey(j int, t *schema.Table, img []any) ([]any, error) {
+	idx, ok := s.keyIdx[t]
+	if !ok {
+		var err error
+		if idx, err = t.Resolve(s.tables[j].KeyNames()); err != nil {
+			return nil, err
+		}
+		if s.keyIdx == nil {
+			s.keyIdx = map[*schema.Table][]int{}
+		}
+		s.keyIdx[t] = idx
+	}
+	key := make([]any, len(idx))
+	for i, k := range idx {
+		key[i] = img[k]
+	}
+	return key, nil
+}
+
+// advance records that the copied range is exact as of txn's end, and
+// commits when the chain holds snapshot.max_rows rows or max_delay has
+// passed (a valid point to resume from); it reports whether it committed.
+func (s *snapshotRun) advance(ctx context.Context, txn *schema.Txn, gtids schema.GTIDSet) (bool, error) {
+	if txn.GTID != "" {
+		if err := gtids.Update(txn.GTID); err != nil {
+			return false, fmt.Errorf("GTID %q at %s: %w", txn.GTID, txn.End, err)
+		}
+	}
+	s.next.Pos, s.next.GTID = txn.End, gtids.String()
+	so := s.e.opts.Snapshot
+	if s.r.spec.Chain.Pending() < so.MaxRows && time.Since(s.lastCommit) < so.MaxDelay {
+		return false, nil
+	}
+	return true, s.commit(ctx, false)
 }
 
 // where says, for errors, where the snapshot stands: its view's position,
@@ -332,16 +385,11 @@ func (s *snapshotRun) status(phase string) SnapshotStatus {
 
 // catchUp brings the copied rows from the recorded position to until.
 func (s *snapshotRun) catchUp(ctx context.Context, until schema.Position) error {
-	so, r := s.e.opts.Snapshot, s.r
-	index := make(map[string]int, len(s.tables))
-	for i, t := range s.tables {
-		index[t.Name] = i
-	}
+	so := s.e.opts.Snapshot
 	var cmp *snapshot.KeyComparer
 	if s.next.Table < len(s.tables) {
 		cmp = so.Reader.Comparer(s.tables[s.next.Table])
 	}
-	keyIdx := map[*schema.Table][]int{}
 	covered := func(j int, t *schema.Table, img []any) (bool, error) {
 		switch {
 		case j < s.next.Table:
@@ -349,17 +397,9 @@ func (s *snapshotRun) catchUp(ctx context.Context, until schema.Position) error 
 		case j > s.next.Table || s.lastKey == nil:
 			return false, nil
 		}
-		idx, ok := keyIdx[t]
-		if !ok {
-			var err error
-			if idx, err = t.Resolve(s.tables[j].KeyNames()); err != nil {
-				return false, err
-			}
-			keyIdx[t] = idx
-		}
-		key := make([]any, len(idx))
-		for i, k := range idx {
-			key[i] = img[k]
+		key, err := s.imageKey(j, t, img)
+		if err != nil {
+			return false, err
 		}
 		n, err := cmp.Compare(ctx, key, s.lastKey)
 		return n <= 0, err
@@ -374,7 +414,7 @@ func (s *snapshotRun) catchUp(ctx context.Context, until schema.Position) error 
 	return so.Reader.StreamUntil(ctx, s.next.Pos, until, func(_ context.Context, txn *schema.Txn) error {
 		for i := range txn.Rows {
 			row := &txn.Rows[i]
-			j, ok := index[row.Table.FullName()]
+			j, ok := s.tableOf(row.Table.FullName())
 			if !ok {
 				continue
 			}
@@ -398,19 +438,11 @@ func (s *snapshotRun) catchUp(ctx context.Context, until schema.Position) error 
 				return err
 			}
 		}
-		if txn.GTID != "" {
-			if err := gtids.Update(txn.GTID); err != nil {
-				return fmt.Errorf("GTID %q at %s: %w", txn.GTID, txn.End, err)
-			}
-		}
-		s.next.Pos, s.next.GTID = txn.End, gtids.String()
-		if r.spec.Chain.Pending() >= so.MaxRows || time.Since(s.lastCommit) >= so.MaxDelay {
-			if err := s.commit(ctx, false); err != nil {
-				return err
-			}
+		committed, err := s.advance(ctx, txn, gtids)
+		if committed && err == nil {
 			s.e.snapshotNoted(s.status(SnapshotCatchingUp))
 		}
-		return nil
+		return err
 	})
 }
 

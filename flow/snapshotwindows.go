@@ -44,26 +44,6 @@ import (
 // window, and ends with the commit that sets the flow's checkpoint.
 func (s *snapshotRun) copyWindows(ctx context.Context) (connectors.Checkpoint, error) {
 	so, r := s.e.opts.Snapshot, s.r
-	index := make(map[string]int, len(s.tables))
-	for i, t := range s.tables {
-		index[t.Name] = i
-	}
-	keyIdx := map[*schema.Table][]int{}
-	keyOf := func(j int, t *schema.Table, img []any) ([]any, error) {
-		idx, ok := keyIdx[t]
-		if !ok {
-			var err error
-			if idx, err = t.Resolve(s.tables[j].KeyNames()); err != nil {
-				return nil, err
-			}
-			keyIdx[t] = idx
-		}
-		key := make([]any, len(idx))
-		for i, k := range idx {
-			key[i] = img[k]
-		}
-		return key, nil
-	}
 	s.e.snapshotNoted(s.status(SnapshotCopying))
 	s.lastCommit = time.Now()
 	var cmp *snapshot.KeyComparer
@@ -101,7 +81,7 @@ func (s *snapshotRun) copyWindows(ctx context.Context) (connectors.Checkpoint, e
 			record := txn.End.Compare(w.Since) > 0
 			for i := range txn.Rows {
 				row := &txn.Rows[i]
-				j, ok := index[row.Table.FullName()]
+				j, ok := s.tableOf(row.Table.FullName())
 				switch {
 				case !ok || j > ti:
 					continue
@@ -122,7 +102,7 @@ func (s *snapshotRun) copyWindows(ctx context.Context) (connectors.Checkpoint, e
 					if img.in == nil {
 						continue
 					}
-					key, err := keyOf(j, row.Table, img.in)
+					key, err := s.imageKey(j, row.Table, img.in)
 					if err != nil {
 						return fmt.Errorf("table %s at binlog %s: %w", row.Table.FullName(), txn.End, err)
 					}
@@ -164,18 +144,10 @@ func (s *snapshotRun) copyWindows(ctx context.Context) (connectors.Checkpoint, e
 			if !applyR {
 				return nil
 			}
-			if txn.GTID != "" {
-				if err := gtids.Update(txn.GTID); err != nil {
-					return fmt.Errorf("GTID %q at %s: %w", txn.GTID, txn.End, err)
-				}
-			}
-			// R is exact as of the transaction's end: a commit here is a
+			// R is exact as of the transaction's end: a commit there is a
 			// valid point to resume from (the window is read again).
-			s.next.Pos, s.next.GTID = txn.End, gtids.String()
-			if r.spec.Chain.Pending() >= so.MaxRows || time.Since(s.lastCommit) >= so.MaxDelay {
-				return s.commit(ctx, false)
-			}
-			return nil
+			_, err := s.advance(ctx, txn, gtids)
+			return err
 		})
 		if err != nil {
 			return connectors.Checkpoint{}, err
