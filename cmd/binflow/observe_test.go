@@ -160,18 +160,7 @@ func (o *observedEnv) metricLines() string {
 func TestEndpointsShowAStoppedFlow(t *testing.T) {
 	// A flow whose derived table is dropped while binflow runs: its next
 	// batch fails in a way no retry can fix, and it stops alone.
-	o := newObservedEnv(t, 30*time.Second, fmt.Sprintf(`
-[[flows]]
-name = "doomed"
-tables = ["%s.orders"]
-  [[flows.functions]]
-  kind = "project"
-  columns = ["id", "amount"]
-  [[flows.functions]]
-  kind = "sink"
-  table = "doomed_copy"
-  key = ["id"]
-`, shopPlaceholder))
+	o := newObservedEnv(t, 30*time.Second, strings.ReplaceAll(doomedFlow, "SHOP.", shopPlaceholder+"."))
 	o.exec(o.down, "CREATE TABLE `"+o.derived+"`.doomed_copy (id BIGINT PRIMARY KEY, amount DECIMAL(12,2) NOT NULL)")
 	p := o.startServing()
 	o.load(10, 5, 5)
